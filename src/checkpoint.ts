@@ -1,0 +1,329 @@
+/**
+ * class Checkpoint: wires naming, codec, store, background thread, random and hooks.
+ */
+import { hostname } from 'node:os';
+import { type CheckpointMeta, packCheckpoint, unpackCheckpoint } from './codec/container.js';
+import { encodeState } from './codec/serializer.js';
+import { CorruptCheckpointError } from './errors.js';
+import { canonicalKey, hashKey } from './key.js';
+import { defaultDir, deriveName, findCaller } from './naming.js';
+import { type CheckpointOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { Random, type RandomState } from './random.js';
+import { fileStore } from './store/file.js';
+import type { CheckpointStore } from './store/store.js';
+import { Background } from './writer/background.js';
+
+/** Metadata of a stored checkpoint: times, save count, sizes, source. */
+export type CheckpointInfo = CheckpointMeta;
+
+/** What `chp.track()` accepts: any object whose state can be read and set. */
+export interface Trackable {
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+
+/** The stored envelope: the user's state plus everything needed to continue exactly. */
+interface Envelope {
+  state: unknown;
+  random: RandomState;
+  tracked: Record<string, unknown>;
+}
+
+const LIBRARY = 'resumable-state@0.1.0';
+
+/**
+ * A named, durable snapshot of a computation's state. Create it at the start of a
+ * function, call `restore(initial)` before the loop, `sync()` or `save()` in it.
+ *
+ * @example
+ * const chp = new Checkpoint();
+ * const s = chp.restore({ primes: [2], candidate: 2 });
+ * while (…) { …; chp.sync(); }
+ * chp.save();
+ */
+export class Checkpoint<T extends object = Record<string, unknown>> {
+  /** Checkpoint name (derived from the calling function unless given). */
+  readonly name: string;
+  /** Where it is stored: the latest generation's file path for the default store. */
+  readonly location: string;
+  /** Seeded generator; its state is saved with every save and restored by `restore()`. */
+  readonly random: Random;
+
+  readonly #options: ResolvedOptions;
+  readonly #store: CheckpointStore;
+  readonly #source: { file?: string; function?: string };
+  readonly #keyText: string | undefined;
+  /** Raised (to 1) by the background thread when a sync() is due or a signal arrived. */
+  readonly #due = new Int32Array(new SharedArrayBuffer(4));
+  readonly #tracked = new Map<string, Trackable>();
+  #pendingTracked: Record<string, unknown> = {};
+  #background: Background | undefined;
+  #timerId = 0;
+  #state: T | undefined;
+  #restored = false;
+  #info: CheckpointInfo | undefined;
+  #createdAt: string | undefined;
+  #saves = 0;
+  #releaseLock: (() => void) | undefined;
+  #stopSignals: (() => void) | undefined;
+  #closed = false;
+
+  constructor(options?: CheckpointOptions) {
+    this.#options = resolveOptions(options);
+    const caller = findCaller(new.target ?? Checkpoint);
+    let name = this.#options.name ?? deriveName(caller);
+    if (this.#options.key !== undefined) {
+      this.#keyText = canonicalKey(this.#options.key);
+      name = `${name}.${hashKey(this.#keyText)}`;
+    }
+    this.name = name;
+    this.#source = {};
+    if (caller.file !== undefined) this.#source.file = caller.file;
+    if (caller.functionName !== undefined) this.#source.function = caller.functionName;
+    this.#store = this.#options.store ?? fileStore(this.#options.dir ?? defaultDir(caller.file));
+    this.location = this.#store.locate(name);
+    this.random = new Random(this.#options.seed);
+    if (!this.#options.enabled) return;
+
+    this.#releaseLock = this.#store.lock?.(name);
+    this.#store.cleanup?.(name);
+    this.#background = Background.get();
+    this.#timerId = this.#background.newId();
+    this.#arm();
+    if (this.#options.signals) {
+      this.#stopSignals = this.#background.onSignal(() => this.#saveOnSignal());
+    }
+  }
+
+  /** True when `restore()` loaded saved state. */
+  get restored(): boolean {
+    return this.#restored;
+  }
+
+  /** Metadata of the loaded or last saved checkpoint. */
+  get info(): CheckpointInfo | undefined {
+    return this.#info;
+  }
+
+  /**
+   * Returns the saved state (keys missing from it filled from `initial`), or `initial`
+   * itself when nothing valid is saved. The returned object is the tracked state: later
+   * `save()`/`sync()` calls store it.
+   */
+  restore(initial: T): T {
+    if (typeof initial !== 'object' || initial === null) {
+      throw new TypeError(
+        `Expected \`initial\` to be an object, got \`${String(initial)}\` (${initial === null ? 'null' : typeof initial})`,
+      );
+    }
+    this.#state = initial;
+    if (!this.#options.enabled || this.#options.clean) return initial;
+    const loaded = this.#load();
+    if (loaded === undefined) return initial;
+    const { meta, envelope } = loaded;
+    const state = envelope.state as T;
+    if (isPlainObject(state) && isPlainObject(initial)) {
+      for (const key of Object.keys(initial)) {
+        if (!Object.hasOwn(state, key))
+          (state as Record<string, unknown>)[key] = initial[key as keyof T];
+      }
+    }
+    this.random.setState(envelope.random);
+    this.#pendingTracked = envelope.tracked ?? {};
+    for (const [key, obj] of this.#tracked) this.#applyTracked(key, obj);
+    this.#state = state;
+    this.#restored = true;
+    this.#info = meta;
+    this.#createdAt = meta.createdAt;
+    this.#saves = meta.saves;
+    this.#notice(
+      `resumed "${this.name}" from save #${meta.saves} of ${formatAge(meta.savedAt)} ago (${this.location})`,
+    );
+    return state;
+  }
+
+  /** Writes the state now; durable when it returns. */
+  save(state?: T): void {
+    if (state !== undefined) this.#state = state;
+    if (!this.#options.enabled) return;
+    this.#write();
+  }
+
+  /**
+   * Writes the state if `interval` has passed since the last write (or since creation);
+   * otherwise returns at once (a memory load, no clock read). True if it saved.
+   */
+  sync(state?: T): boolean {
+    if (state !== undefined) this.#state = state;
+    if (this.#due[0] === 0) return false;
+    return this.#syncDue();
+  }
+
+  #syncDue(): boolean {
+    if (!this.#options.enabled) return false;
+    const background = this.#background!;
+    if (background.pendingSignal !== 0) {
+      background.handleSignal();
+      return false;
+    }
+    if (this.#state === undefined) return false;
+    this.#write();
+    return true;
+  }
+
+  /** Resolves when every started save is durable. */
+  async flush(): Promise<void> {}
+
+  /** Deletes this checkpoint, every generation of it. */
+  clear(): void {
+    if (!this.#options.enabled) return;
+    this.#store.remove(this.name);
+    this.#info = undefined;
+    this.#saves = 0;
+    this.#createdAt = undefined;
+  }
+
+  /** Stops timers and signal handling and releases the lock. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopSignals?.();
+    if (this.#background !== undefined) this.#background.disarm(this.#timerId);
+    this.#releaseLock?.();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * Adds another object's state (a generator, a simulation engine) to every save and
+   * restores it: at once if `restore()` already ran, else when it does.
+   */
+  track(name: string, obj: Trackable): void {
+    if (typeof name !== 'string' || name === '') {
+      throw new TypeError(`Expected \`name\` to be a non-empty string, got \`${String(name)}\``);
+    }
+    if (typeof obj?.getState !== 'function' || typeof obj.setState !== 'function') {
+      throw new TypeError('Expected `obj` to have getState() and setState(state) methods');
+    }
+    this.#tracked.set(name, obj);
+    this.#applyTracked(name, obj);
+  }
+
+  #applyTracked(name: string, obj: Trackable): void {
+    if (!Object.hasOwn(this.#pendingTracked, name)) return;
+    obj.setState(this.#pendingTracked[name]);
+    delete this.#pendingTracked[name];
+  }
+
+  #arm(): void {
+    if (this.#background === undefined) return;
+    const interval = this.#options.intervalMs;
+    if (interval === 0) {
+      this.#due[0] = 1;
+      return;
+    }
+    this.#due[0] = 0;
+    this.#background.arm(this.#timerId, this.#due, interval);
+  }
+
+  #envelope(): Envelope {
+    const tracked: Record<string, unknown> = { ...this.#pendingTracked };
+    for (const [name, obj] of this.#tracked) tracked[name] = obj.getState();
+    return { state: this.#state, random: this.random.getState(), tracked };
+  }
+
+  #write(): void {
+    if (this.#state === undefined) {
+      throw new TypeError(
+        'Nothing to save: call restore(initial) first, or pass the state to save(state)',
+      );
+    }
+    const encoded = encodeState(this.#envelope() as unknown as Record<string, unknown>);
+    const now = new Date().toISOString();
+    const meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'> = {
+      name: this.name,
+      source: this.#source,
+      createdAt: this.#createdAt ?? now,
+      savedAt: now,
+      saves: this.#saves + 1,
+      seed: this.random.seed,
+      library: LIBRARY,
+      node: process.version,
+      host: hostname(),
+      pid: process.pid,
+    };
+    if (this.#keyText !== undefined) meta.key = this.#keyText;
+    const parts = packCheckpoint(meta, encoded, this.#options.compression);
+    this.#store.write(this.name, parts, this.#options.keep);
+    this.#createdAt = meta.createdAt;
+    this.#saves = meta.saves;
+    this.#arm();
+    this.#info = JSON.parse(new TextDecoder().decode(parts[1])).meta as CheckpointInfo;
+  }
+
+  #saveOnSignal(): void {
+    if (this.#state === undefined || this.#closed) return;
+    this.#write();
+    this.#notice(`saved "${this.name}" on signal (save #${this.#saves})`);
+  }
+
+  /** Loads the newest valid generation; falls back to older ones, moves expired ones aside. */
+  #load(): { meta: CheckpointMeta; envelope: Envelope } | undefined {
+    const generations = this.#store.generations(this.name);
+    let firstError: CorruptCheckpointError | undefined;
+    for (const generation of generations) {
+      let loaded: ReturnType<typeof unpackCheckpoint>;
+      try {
+        loaded = unpackCheckpoint(this.#store.read(this.name, generation), generation.location);
+      } catch (err) {
+        if (!(err instanceof CorruptCheckpointError)) throw err;
+        firstError ??= err;
+        this.#notice(`${err.message}; trying an older generation`);
+        continue;
+      }
+      if (generation.index > 0) {
+        this.#notice(`fell back to an older generation of "${this.name}" (${generation.location})`);
+      }
+      const { meta } = loaded;
+      const age = Date.now() - Date.parse(meta.savedAt);
+      if (this.#options.expireMs !== false && age > this.#options.expireMs) {
+        const tag = `expired-${new Date().toISOString().replace(/[-:.]/g, '')}`;
+        const moved = this.#store.moveAside(this.name, tag);
+        this.#notice(
+          `saved state of "${this.name}" from ${formatAge(meta.savedAt)} ago has expired; starting fresh (old files kept as ${moved.join(', ')})`,
+        );
+        return undefined;
+      }
+      return { meta, envelope: loaded.envelope as unknown as Envelope };
+    }
+    if (firstError !== undefined) {
+      throw new CorruptCheckpointError(
+        `${firstError.message}; no valid older generation of "${this.name}" (${generations.length} checked)`,
+        { cause: firstError },
+      );
+    }
+    return undefined;
+  }
+
+  #notice(message: string): void {
+    this.#options.log(`resumable-state: ${message}`);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  return proto === Object.prototype || proto === null;
+}
+
+/** `3.2s`, `5m`, `2h 5m`, `3d`: compact human age of an ISO time. */
+function formatAge(iso: string): string {
+  const ms = Math.max(0, Date.now() - Date.parse(iso));
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m`;
+  if (ms < 86_400_000)
+    return `${Math.floor(ms / 3_600_000)}h ${Math.round((ms % 3_600_000) / 60_000)}m`;
+  return `${Math.round(ms / 86_400_000)}d`;
+}

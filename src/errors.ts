@@ -1,0 +1,60 @@
+/**
+ * Errors thrown by resumable-state. Every class carries a stable `code`:
+ * codes are the contract, messages may improve (the undici / Node core rule).
+ */
+
+/** Base class of every runtime failure of the library. */
+export class CheckpointError extends Error {
+  /** Stable, machine-readable identifier such as `CHECKPOINT_CORRUPT`. */
+  readonly code: string = 'CHECKPOINT_ERROR';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A checkpoint file failed its checksum, magic or length check, or could not be decoded. */
+export class CorruptCheckpointError extends CheckpointError {
+  override readonly code = 'CHECKPOINT_CORRUPT';
+}
+
+/** A value in the state cannot be stored; the message names its path, e.g. `state.model.onStep`. */
+export class SerializationError extends CheckpointError {
+  override readonly code = 'CHECKPOINT_UNSERIALIZABLE';
+  /** Path of the offending value inside the state. */
+  readonly path: string;
+
+  constructor(message: string, path: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.path = path;
+  }
+}
+
+/** Another live process owns this checkpoint. */
+export class CheckpointLockedError extends CheckpointError {
+  override readonly code = 'CHECKPOINT_LOCKED';
+  readonly pid: number;
+  readonly host: string;
+
+  constructor(message: string, owner: { pid: number; host: string }) {
+    super(message);
+    this.pid = owner.pid;
+    this.host = owner.host;
+  }
+}
+
+/** The store failed (ENOSPC, EACCES, EROFS, network). What was saved before is intact. */
+export class StoreError extends CheckpointError {
+  override readonly code = 'CHECKPOINT_STORE';
+}
+
+/** The saved state has another schema `version` and no `migrate` was given. */
+export class VersionMismatchError extends CheckpointError {
+  override readonly code = 'CHECKPOINT_VERSION';
+}
+
+/** The file was written by a newer format version than this library reads. */
+export class UnsupportedFormatError extends CheckpointError {
+  override readonly code = 'CHECKPOINT_FORMAT';
+}

@@ -1,0 +1,25 @@
+/**
+ * Work to do synchronously when the process exits (normal end, process.exit, or after an
+ * uncaught exception). The listener is installed only while something is registered.
+ */
+const tasks = new Set<() => void>();
+
+function runAll(): void {
+  for (const task of [...tasks]) {
+    try {
+      task();
+    } catch (err) {
+      process.stderr.write(`resumable-state: exit task failed: ${String(err)}\n`);
+    }
+  }
+}
+
+/** Runs `task` at exit; returns a function that unregisters it. */
+export function onExit(task: () => void): () => void {
+  if (tasks.size === 0) process.on('exit', runAll);
+  tasks.add(task);
+  return () => {
+    tasks.delete(task);
+    if (tasks.size === 0) process.removeListener('exit', runAll);
+  };
+}

@@ -1,0 +1,17 @@
+export { Checkpoint, type CheckpointInfo, type Trackable } from './checkpoint.js';
+export { registerClass } from './codec/classes.js';
+export type { Compression } from './codec/compression.js';
+export {
+  CheckpointError,
+  CheckpointLockedError,
+  CorruptCheckpointError,
+  SerializationError,
+  StoreError,
+  UnsupportedFormatError,
+  VersionMismatchError,
+} from './errors.js';
+export type { CheckpointOptions, LogTarget } from './options.js';
+export { Random, type RandomState } from './random.js';
+export { type FileStoreOptions, type FileSystem, fileStore } from './store/file.js';
+export { memoryStore } from './store/memory.js';
+export type { CheckpointStore, Generation } from './store/store.js';

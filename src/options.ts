@@ -1,0 +1,197 @@
+/**
+ * Options of a Checkpoint: declared once with their defaults, validated once.
+ */
+import type { Compression } from './codec/compression.js';
+import type { CheckpointStore } from './store/store.js';
+
+/** Where one-line notices go: a function, a stream-like object, or `false` for silence. */
+export type LogTarget = false | ((line: string) => void) | { write(chunk: string): unknown };
+
+/** Options of `new Checkpoint(options)`; every field is optional. */
+export interface CheckpointOptions {
+  /**
+   * Checkpoint name; a safe file name is derived from it.
+   * @default the calling function's name qualified by its file (`primes.computePrimes`);
+   *   top-level code: the file's name. Pass it explicitly for inline callbacks and minified code.
+   */
+  name?: string;
+  /** Anything that tells runs of the same function apart (arguments, config); hashed into the name. */
+  key?: unknown;
+  /**
+   * Folder of the default file store. Env `RESUME_DIR` overrides the default.
+   * @default `.checkpoints` in the nearest folder above the calling file holding a package.json
+   */
+  dir?: string;
+  /** Another store, e.g. `memoryStore()`. @default `fileStore(dir)` */
+  store?: CheckpointStore;
+  /** Minimum time between two `sync()` writes: milliseconds or `'30s'`, `'5m'`, `'2h'`. @default '30s' */
+  interval?: number | string;
+  /** Saved state older than this is ignored and moved aside; `false` disables. @default '24h' */
+  expire?: number | string | false;
+  /** Ignore any saved state and start fresh. @default false */
+  clean?: boolean;
+  /** `false` turns every method into a no-op (env `RESUME=off` does the same). @default true */
+  enabled?: boolean;
+  /** Seed of `chp.random`. @default a fresh random seed, recorded in the checkpoint */
+  seed?: number | string;
+  /** Generations kept on disk; a corrupt latest one falls back to the previous. @default 2 */
+  keep?: number;
+  /** On SIGINT/SIGTERM/SIGHUP save the tracked state, then exit as the signal would. @default true */
+  signals?: boolean;
+  /** Codec for the payload; incompressible chunks are always stored raw. @default 'brotli' */
+  compression?: Compression;
+  /** Where the one-line notices go (resumed, expired, fell back). @default process.stderr */
+  log?: LogTarget;
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedOptions {
+  name: string | undefined;
+  key: unknown;
+  dir: string | undefined;
+  store: CheckpointStore | undefined;
+  intervalMs: number;
+  expireMs: number | false;
+  clean: boolean;
+  enabled: boolean;
+  seed: number | string | undefined;
+  keep: number;
+  signals: boolean;
+  compression: Compression;
+  log: (line: string) => void;
+}
+
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** `'30s'` → 30000. Accepts a number of milliseconds or `<number><ms|s|m|h|d|w>`. */
+export function parseDuration(value: unknown, option: string): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value >= 0) return value;
+  } else if (typeof value === 'string') {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/.exec(value);
+    if (match !== null) return Number(match[1]) * UNITS[match[2]!]!;
+  }
+  throw new (typeof value === 'number' ? RangeError : TypeError)(
+    `Expected \`${option}\` to be milliseconds >= 0 or a duration like '30s', '5m', '2h', got ${describe(value)}`,
+  );
+}
+
+/** `` `0` (number) `` — the value and its type, for validation messages. */
+export function describe(value: unknown): string {
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? `'${value}'` : String(value);
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  return `\`${shown}\` (${value === null ? 'null' : typeof value})`;
+}
+
+function expectType(options: Record<string, unknown>, key: string, type: string): void {
+  const value = options[key];
+  if (value !== undefined && typeof value !== type) {
+    throw new TypeError(`Expected \`${key}\` to be a ${type}, got ${describe(value)}`);
+  }
+}
+
+function toLogger(log: LogTarget | undefined): (line: string) => void {
+  if (log === false) return () => {};
+  if (typeof log === 'function') return log;
+  const target = log ?? process.stderr;
+  if (typeof target.write !== 'function') {
+    throw new TypeError(
+      `Expected \`log\` to be false, a function or a stream, got ${describe(log)}`,
+    );
+  }
+  return (line) => target.write(`${line}\n`);
+}
+
+const KNOWN = new Set([
+  'name',
+  'key',
+  'dir',
+  'store',
+  'interval',
+  'expire',
+  'clean',
+  'enabled',
+  'seed',
+  'keep',
+  'signals',
+  'compression',
+  'log',
+]);
+
+/** Applies defaults and validates; bad values throw TypeError/RangeError naming the option. */
+export function resolveOptions(
+  options: CheckpointOptions | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
+  }
+  const raw = options as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!KNOWN.has(key)) throw new TypeError(`Unknown option \`${key}\``);
+  }
+  expectType(raw, 'name', 'string');
+  expectType(raw, 'dir', 'string');
+  expectType(raw, 'clean', 'boolean');
+  expectType(raw, 'enabled', 'boolean');
+  expectType(raw, 'signals', 'boolean');
+  if (options.name === '')
+    throw new TypeError("Expected `name` to be a non-empty string, got `''`");
+  const keep = options.keep ?? 2;
+  if (!Number.isInteger(keep) || keep < 1 || keep > 1000) {
+    throw new RangeError(
+      `Expected \`keep\` to be an integer from 1 to 1000, got ${describe(keep)}`,
+    );
+  }
+  const seed = options.seed;
+  if (
+    seed !== undefined &&
+    typeof seed !== 'string' &&
+    !(Number.isSafeInteger(seed) && seed >= 0)
+  ) {
+    throw new TypeError(
+      `Expected \`seed\` to be a safe integer >= 0 or a string, got ${describe(seed)}`,
+    );
+  }
+  const compression = options.compression ?? 'brotli';
+  if (!['brotli', 'gzip', 'none'].includes(compression)) {
+    throw new TypeError(
+      `Expected \`compression\` to be 'brotli', 'gzip' or 'none', got ${describe(compression)}`,
+    );
+  }
+  const store = options.store;
+  if (
+    store !== undefined &&
+    (typeof store !== 'object' || store === null || typeof store.write !== 'function')
+  ) {
+    throw new TypeError(`Expected \`store\` to be a checkpoint store, got ${describe(store)}`);
+  }
+  const envOff = /^(off|0|false|no)$/i.test(env.RESUME ?? '');
+  return {
+    name: options.name,
+    key: options.key,
+    dir: options.dir,
+    store,
+    intervalMs: parseDuration(options.interval ?? '30s', 'interval'),
+    expireMs: options.expire === false ? false : parseDuration(options.expire ?? '24h', 'expire'),
+    clean: options.clean ?? false,
+    enabled: (options.enabled ?? true) && !envOff,
+    seed,
+    keep,
+    signals: options.signals ?? true,
+    compression,
+    log: toLogger(options.log),
+  };
+}

@@ -1,0 +1,209 @@
+/**
+ * The default store: one file per generation in a folder.
+ *
+ *   <name>.ckpt          latest generation
+ *   <name>.ckpt.1 …      older generations (`keep` in all)
+ *   <name>.ckpt.<tag>    moved aside (expired, other version); never overwritten
+ *   <name>.ckpt.tmp-…    a save in progress (removed at start if its writer is gone)
+ *   <name>.lock          single-writer lock
+ *
+ * A save writes a temp file, fsyncs it, renames it over the latest, then fsyncs the folder:
+ * the latest is always the complete old or the complete new file.
+ */
+import { randomBytes } from 'node:crypto';
+import nodeFs from 'node:fs';
+import { join } from 'node:path';
+import { StoreError } from '../errors.js';
+import { acquireFileLock, isProcessAlive } from '../lock.js';
+import { safeFileName } from '../naming.js';
+import type { CheckpointStore, Generation } from './store.js';
+
+/** The subset of node:fs the file store uses; pass a faulty one to test failures. */
+export type FileSystem = Pick<
+  typeof nodeFs,
+  | 'openSync'
+  | 'writeSync'
+  | 'fsyncSync'
+  | 'closeSync'
+  | 'renameSync'
+  | 'linkSync'
+  | 'unlinkSync'
+  | 'readdirSync'
+  | 'readFileSync'
+  | 'mkdirSync'
+>;
+
+export interface FileStoreOptions {
+  /** File system to use; node:fs by default. */
+  fs?: FileSystem;
+}
+
+const EXTENSION = '.ckpt';
+const MAX_WRITE_RETRIES = 100;
+
+/** Stores checkpoints as files in `dir` (created 0700 on first save; files are 0600). */
+export function fileStore(dir: string, options: FileStoreOptions = {}): CheckpointStore {
+  const fs = options.fs ?? nodeFs;
+  const fileOf = (name: string) => join(dir, safeFileName(name) + EXTENSION);
+  const generationPath = (file: string, index: number) => (index === 0 ? file : `${file}.${index}`);
+
+  function fail(action: string, name: string, where: string, err: unknown): StoreError {
+    const reason = err instanceof Error ? err.message : String(err);
+    return new StoreError(`Cannot ${action} checkpoint "${name}" at ${where}: ${reason}`, {
+      cause: err,
+    });
+  }
+
+  function listDir(): string[] {
+    try {
+      return fs.readdirSync(dir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw err;
+    }
+  }
+
+  function syncDir(): void {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  function generations(name: string): Generation[] {
+    const base = safeFileName(name) + EXTENSION;
+    const found: Generation[] = [];
+    for (const entry of listDir()) {
+      if (entry === base) found.push({ index: 0, location: join(dir, entry) });
+      else if (entry.startsWith(`${base}.`)) {
+        const rest = entry.slice(base.length + 1);
+        if (/^[1-9]\d{0,5}$/.test(rest))
+          found.push({ index: Number(rest), location: join(dir, entry) });
+      }
+    }
+    return found.sort((a, b) => a.index - b.index);
+  }
+
+  // Shifts older generations up by one, then links the latest as generation 1 (a hard link
+  // keeps the latest in place until the new file replaces it; rename where links fail).
+  function rotate(name: string, file: string, keep: number): void {
+    const existing = generations(name);
+    for (const g of existing) if (g.index >= keep) fs.unlinkSync(g.location);
+    if (keep < 2) return;
+    for (let index = keep - 1; index >= 2; index--) {
+      if (existing.some((g) => g.index === index - 1)) {
+        fs.renameSync(generationPath(file, index - 1), generationPath(file, index));
+      }
+    }
+    if (!existing.some((g) => g.index === 0)) return;
+    const staged = `${file}.1.tmp-${process.pid}`;
+    try {
+      fs.linkSync(file, staged);
+      fs.renameSync(staged, `${file}.1`);
+    } catch (err) {
+      if (!isErrno(err, 'EPERM') && !isErrno(err, 'ENOTSUP') && !isErrno(err, 'EXDEV')) throw err;
+      fs.renameSync(file, `${file}.1`);
+    } finally {
+      // Gone after the rename, except when it failed, or when `.1` already was a link to the
+      // latest (a crash or failed save before the final rename): rename() then does nothing.
+      ignoreErrors(() => fs.unlinkSync(staged));
+    }
+  }
+
+  function writeAll(fd: number, data: Uint8Array): void {
+    let offset = 0;
+    let retries = 0;
+    while (offset < data.byteLength) {
+      try {
+        offset += fs.writeSync(fd, data, offset, data.byteLength - offset);
+      } catch (err) {
+        // Non-blocking descriptors (rare for files) may ask to retry; bounded, as sonic-boom does.
+        if (!isErrno(err, 'EAGAIN') || ++retries > MAX_WRITE_RETRIES) throw err;
+      }
+    }
+  }
+
+  return {
+    locate: fileOf,
+    generations,
+    read(name, generation) {
+      try {
+        return fs.readFileSync(generation.location);
+      } catch (err) {
+        throw fail('read', name, generation.location, err);
+      }
+    },
+    write(name, parts, keep) {
+      const file = fileOf(name);
+      const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+      let fd: number | undefined;
+      try {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        fd = fs.openSync(temp, 'wx', 0o600);
+        for (const part of parts) writeAll(fd, part);
+        fs.fsyncSync(fd);
+        fs.closeSync(fd);
+        fd = undefined;
+        rotate(name, file, keep);
+        fs.renameSync(temp, file);
+        syncDir();
+      } catch (err) {
+        if (fd !== undefined) ignoreErrors(() => fs.closeSync(fd!));
+        ignoreErrors(() => fs.unlinkSync(temp));
+        throw fail('save', name, file, err);
+      }
+    },
+    remove(name) {
+      const all = generations(name);
+      try {
+        for (const g of all) fs.unlinkSync(g.location);
+        if (all.length > 0) syncDir();
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw fail('delete', name, fileOf(name), err);
+      }
+    },
+    moveAside(name, tag) {
+      const moved: string[] = [];
+      try {
+        for (const g of generations(name)) {
+          const target = g.index === 0 ? `${fileOf(name)}.${tag}` : `${g.location}.${tag}`;
+          fs.renameSync(g.location, target);
+          moved.push(target);
+        }
+        if (moved.length > 0) syncDir();
+      } catch (err) {
+        throw fail('move aside', name, fileOf(name), err);
+      }
+      return moved;
+    },
+    lock(name) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      return acquireFileLock(join(dir, `${safeFileName(name)}.lock`), name, fs);
+    },
+    cleanup(name) {
+      const prefix = `${safeFileName(name)}${EXTENSION}.`;
+      for (const entry of listDir()) {
+        const match = /(?:^|\.)tmp-(\d+)(?:-[0-9a-f]+)?$/.exec(entry);
+        if (!entry.startsWith(prefix) || match === null) continue;
+        const pid = Number(match[1]);
+        if (pid === process.pid || !isProcessAlive(pid)) {
+          ignoreErrors(() => fs.unlinkSync(join(dir, entry)));
+        }
+      }
+    },
+  };
+}
+
+export function isErrno(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === code;
+}
+
+function ignoreErrors(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // Best-effort cleanup: the original failure is what the caller must see.
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The storage interface behind a Checkpoint. Local stores (file, memory) answer
+ * synchronously, so `restore()` and `save()` can stay synchronous for the user.
+ */
+
+/** Owner of a checkpoint lock, as recorded by the store. */
+export interface LockOwner {
+  pid: number;
+  host: string;
+  /** ISO time the lock was taken. */
+  since: string;
+}
+
+/** One stored generation of a checkpoint. */
+export interface Generation {
+  /** Store-specific id; 0 is the latest, 1 the one before, … */
+  index: number;
+  /** Human-readable location (file path, key) for messages. */
+  location: string;
+}
+
+export interface CheckpointStore {
+  /** Human-readable location of the latest generation of `name`. */
+  locate(name: string): string;
+  /** Stored generations of `name`, newest first. */
+  generations(name: string): Generation[];
+  /** Whole bytes of one generation. */
+  read(name: string, generation: Generation): Uint8Array;
+  /**
+   * Durably stores `parts` (concatenated) as the new latest generation of `name`, keeping
+   * `keep` generations in all. Atomic: a crash leaves the complete old or the complete new.
+   */
+  write(name: string, parts: readonly Uint8Array[], keep: number): void;
+  /** Deletes every generation of `name`. */
+  remove(name: string): void;
+  /** Moves every generation of `name` aside under `tag`, so new saves never overwrite them; returns where. */
+  moveAside(name: string, tag: string): string[];
+  /** Takes the single-writer lock of `name`; returns its release. Stores without locks omit it. */
+  lock?(name: string): () => void;
+  /** Removes what a crashed writer of `name` may have left (temp files). */
+  cleanup?(name: string): void;
+}

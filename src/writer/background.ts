@@ -1,0 +1,138 @@
+/**
+ * Main-thread side of the background thread: one per process, started on first use and
+ * unref'd so it never keeps the process alive.
+ */
+import { Worker } from 'node:worker_threads';
+import {
+  Control,
+  type FromBackground,
+  SIGNALS,
+  type SignalName,
+  type ToBackground,
+} from './protocol.js';
+
+/** Called on the main thread when a signal arrives; returns once its state is saved. */
+export type SignalHandler = (signal: number) => void;
+
+const SIGNAL_NAMES = Object.fromEntries(
+  Object.entries(SIGNALS).map(([name, n]) => [n, name as SignalName]),
+) as Record<number, SignalName>;
+
+/** How long a signal waits for the next step boundary before the process ends without it. */
+const GRACE_MS = 1000;
+
+export class Background {
+  static #instance: Background | undefined;
+
+  /** The shared control array (see Control). */
+  readonly control = new Int32Array(new SharedArrayBuffer(Control.LENGTH * 4));
+  readonly #worker: Worker;
+  readonly #signalHandlers = new Set<SignalHandler>();
+  readonly #fallbackListeners = new Map<SignalName, () => void>();
+  readonly #flags = new Map<number, Int32Array>();
+  #nextId = 1;
+  #handling = false;
+
+  /** The process's background thread, started on first call. */
+  static get(): Background {
+    Background.#instance ??= new Background();
+    return Background.#instance;
+  }
+
+  private constructor() {
+    this.#worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { control: this.control, graceMs: GRACE_MS },
+      name: 'resumable-state',
+    });
+    this.#worker.on('message', (message: FromBackground) => {
+      if (message.type === 'signals-unavailable') this.#installFallback();
+    });
+    this.#worker.on('error', (err) => {
+      process.stderr.write(`resumable-state: background thread failed: ${err.message}\n`);
+    });
+    // After the listeners: adding a 'message' listener refs the port again.
+    this.#worker.unref();
+  }
+
+  #post(message: ToBackground): void {
+    this.#worker.postMessage(message);
+  }
+
+  /** A fresh id for a checkpoint's timer. */
+  newId(): number {
+    return this.#nextId++;
+  }
+
+  /** Raises `flag[0]` after `delay` ms (and at once when a signal arrives). */
+  arm(id: number, flag: Int32Array, delay: number): void {
+    this.#flags.set(id, flag);
+    this.#post({ type: 'arm', id, flag, delay });
+  }
+
+  disarm(id: number): void {
+    this.#flags.delete(id);
+    this.#post({ type: 'disarm', id });
+  }
+
+  /** Signal number waiting to be handled, or 0. */
+  get pendingSignal(): number {
+    return this.control[Control.SIGNAL]!;
+  }
+
+  /** Calls `handler` on SIGINT/SIGTERM/SIGHUP until the returned function is called. */
+  onSignal(handler: SignalHandler): () => void {
+    if (this.#signalHandlers.size === 0) this.#post({ type: 'signals', on: true });
+    this.#signalHandlers.add(handler);
+    return () => {
+      if (!this.#signalHandlers.delete(handler)) return;
+      if (this.#signalHandlers.size === 0) this.#post({ type: 'signals', on: false });
+    };
+  }
+
+  /**
+   * Called at a step boundary (sync(), a loop step) once a signal is pending: runs the
+   * signal handlers (each saves its state), then exits with 128 + signal, unless the user
+   * has listeners of their own for that signal: then they decide. State is saved only at
+   * boundaries, where the program says it is consistent; a program that reaches none
+   * within the grace period is ended by the background thread with its last save.
+   */
+  handleSignal(): void {
+    const signal = this.pendingSignal;
+    if (signal === 0 || this.#handling) return;
+    this.#handling = true;
+    Atomics.store(this.control, Control.SIGNAL_HANDLED, 1);
+    for (const handler of [...this.#signalHandlers]) {
+      try {
+        handler(signal);
+      } catch (err) {
+        process.stderr.write(`resumable-state: save on signal failed: ${String(err)}\n`);
+      }
+    }
+    const name = SIGNAL_NAMES[signal];
+    const ours = name === undefined ? undefined : this.#fallbackListeners.get(name);
+    const others =
+      name === undefined ? 0 : process.listeners(name).filter((l) => l !== ours).length;
+    if (others === 0) process.exit(128 + signal);
+    // The user's own listener takes over; be ready for the next signal.
+    Atomics.store(this.control, Control.SIGNAL, 0);
+    Atomics.store(this.control, Control.SIGNAL_HANDLED, 0);
+    this.#handling = false;
+  }
+
+  // Without a signal watcher off the main thread, signals are seen only when the event
+  // loop turns: async loops are covered, busy synchronous loops are not.
+  #installFallback(): void {
+    for (const [name, signal] of Object.entries(SIGNALS) as [SignalName, number][]) {
+      const listener = () => {
+        if (this.#signalHandlers.size === 0 || this.pendingSignal !== 0) return;
+        Atomics.store(this.control, Control.SIGNAL, signal);
+        for (const flag of this.#flags.values()) Atomics.store(flag, 0, 1);
+        setTimeout(() => {
+          if (Atomics.load(this.control, Control.SIGNAL_HANDLED) === 0) process.exit(128 + signal);
+        }, GRACE_MS).unref();
+      };
+      this.#fallbackListeners.set(name, listener);
+      process.on(name, listener);
+    }
+  }
+}

@@ -1,0 +1,351 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { Checkpoint, type CheckpointOptions, memoryStore } from '../dist/index.js';
+
+const tempDir = () => mkdtempSync(join(tmpdir(), 'rs-chp-'));
+const open: Checkpoint<object>[] = [];
+
+/** A checkpoint closed after the test, silent unless `lines` collects its notices. */
+function checkpoint<T extends object = Record<string, unknown>>(
+  options: CheckpointOptions,
+  lines?: string[],
+): Checkpoint<T> {
+  const chp = new Checkpoint<T>({
+    signals: false,
+    log: lines === undefined ? false : (line) => lines.push(line),
+    ...options,
+  });
+  open.push(chp as Checkpoint<object>);
+  return chp;
+}
+
+afterEach(() => {
+  for (const chp of open.splice(0)) chp.close();
+  vi.useRealTimers();
+});
+
+describe("the seed's primes example", () => {
+  const primesFixture = new URL('./fixtures/primes.mjs', import.meta.url).pathname;
+
+  test('computePrimes() gives 11 primes, then computePrimes(5) continues to 16, in one process', () => {
+    const dir = tempDir();
+    const out = execFileSync(process.execPath, [primesFixture, 'both'], {
+      encoding: 'utf8',
+      env: { ...process.env, RESUME_DIR: dir },
+    });
+    expect(out).toBe('2 3 5 7 11 13 17 19 23 29 31\n2 3 5 7 11 13 17 19 23 29 31 37 41 43 47 53\n');
+  });
+
+  test('and across two processes, with the checkpoint named after the function', () => {
+    const dir = tempDir();
+    const env = { ...process.env, RESUME_DIR: dir };
+    const first = execFileSync(process.execPath, [primesFixture, '10'], { encoding: 'utf8', env });
+    expect(first).toBe('2 3 5 7 11 13 17 19 23 29 31\n');
+    expect(readdirSync(dir)).toEqual(['primes.computePrimes.ckpt']);
+    const second = execFileSync(process.execPath, [primesFixture, '5'], { encoding: 'utf8', env });
+    expect(second).toBe('2 3 5 7 11 13 17 19 23 29 31 37 41 43 47 53\n');
+  });
+});
+
+describe('restore', () => {
+  test('returns initial itself when nothing is saved', () => {
+    const chp = checkpoint({ name: 'fresh', store: memoryStore() });
+    const initial = { a: 1 };
+    expect(chp.restore(initial)).toBe(initial);
+    expect(chp.restored).toBe(false);
+    expect(chp.info).toBeUndefined();
+  });
+
+  test('fills keys missing from the saved state from initial', () => {
+    const store = memoryStore();
+    const first = checkpoint<{ a: number; b?: string }>({ name: 'fill', store });
+    first.restore({ a: 1 }).a = 5;
+    first.save();
+    const second = checkpoint<{ a: number; b?: string }>({ name: 'fill', store });
+    expect(second.restore({ a: 0, b: 'new' })).toEqual({ a: 5, b: 'new' });
+    expect(second.restored).toBe(true);
+  });
+
+  test('save(state) and sync(state) make that object the tracked state', () => {
+    const store = memoryStore();
+    const chp = checkpoint<{ a: number; b: number }>({ name: 'arg', store, interval: 0 });
+    let { a, b } = chp.restore({ a: 1, b: 2 });
+    a += 10;
+    b += 20;
+    expect(chp.sync({ a, b })).toBe(true);
+    const again = checkpoint<{ a: number; b: number }>({ name: 'arg', store });
+    expect(again.restore({ a: 0, b: 0 })).toEqual({ a: 11, b: 22 });
+  });
+
+  test('info holds the metadata of the loaded checkpoint', () => {
+    const store = memoryStore();
+    const first = checkpoint({ name: 'meta', store, seed: 99 });
+    first.restore({ x: 1 });
+    first.save();
+    first.save();
+    const second = checkpoint({ name: 'meta', store }, []);
+    second.restore({ x: 0 });
+    const info = second.info!;
+    expect(info.name).toBe('meta');
+    expect(info.saves).toBe(2);
+    expect(info.seed).toBe(99);
+    expect(info.pid).toBe(process.pid);
+    expect(info.library).toBe('resumable-state@0.1.0');
+    expect(Date.parse(info.savedAt)).toBeGreaterThanOrEqual(Date.parse(info.createdAt));
+    expect(info.source).toEqual({
+      file: new URL(import.meta.url).pathname,
+      function: 'checkpoint',
+    });
+  });
+
+  test('prints one line saying it resumed', () => {
+    const store = memoryStore();
+    const first = checkpoint({ name: 'loud', store });
+    first.restore({ x: 1 });
+    first.save();
+    const lines: string[] = [];
+    checkpoint({ name: 'loud', store }, lines).restore({ x: 0 });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^resumable-state: resumed "loud" from save #1 of \d+\.\ds ago \(memory:loud\)$/,
+    );
+  });
+
+  test('a second instance gets its own object, never an alias of the first', () => {
+    const store = memoryStore();
+    const first = checkpoint<{ list: number[] }>({ name: 'alias', store });
+    const s1 = first.restore({ list: [1] });
+    first.save();
+    const s2 = checkpoint<{ list: number[] }>({ name: 'alias', store }).restore({ list: [] });
+    expect(s2).toEqual({ list: [1] });
+    s1.list.push(2);
+    expect(s2.list).toEqual([1]);
+  });
+
+  test('the random generator continues from its saved state', () => {
+    const store = memoryStore();
+    const first = checkpoint({ name: 'rng', store, seed: 5 });
+    first.restore({});
+    first.random.next();
+    first.save();
+    const expected = [first.random.next(), first.random.next()];
+    const second = checkpoint({ name: 'rng', store, seed: 1234 });
+    second.restore({});
+    expect([second.random.next(), second.random.next()]).toEqual(expected);
+  });
+
+  test('rejects an initial value that is not an object', () => {
+    const chp = checkpoint({ name: 'bad', store: memoryStore() });
+    expect(() => chp.restore(5 as unknown as Record<string, unknown>)).toThrow(
+      new TypeError('Expected `initial` to be an object, got `5` (number)'),
+    );
+  });
+});
+
+describe('save and sync', () => {
+  test('save() with nothing to save says what to do', () => {
+    const chp = checkpoint({ name: 'empty', store: memoryStore() });
+    expect(() => chp.save()).toThrow(
+      new TypeError(
+        'Nothing to save: call restore(initial) first, or pass the state to save(state)',
+      ),
+    );
+  });
+
+  test('sync() is not due before the interval has passed', () => {
+    const chp = checkpoint({ name: 'notdue', store: memoryStore(), interval: '1h' });
+    chp.restore({ a: 1 });
+    expect(chp.sync()).toBe(false);
+    expect(chp.info).toBeUndefined();
+  });
+
+  test('sync() saves once the interval has passed, then waits a full interval again', async () => {
+    const store = memoryStore();
+    const chp = checkpoint({ name: 'due', store, interval: 50 });
+    chp.restore({ a: 1 });
+    await new Promise((r) => setTimeout(r, 120));
+    expect(chp.sync()).toBe(true);
+    expect(chp.sync()).toBe(false);
+    expect(chp.info?.saves).toBe(1);
+  });
+
+  test('interval: 0 makes every sync() save', () => {
+    const chp = checkpoint({ name: 'zero', store: memoryStore(), interval: 0 });
+    chp.restore({ a: 1 });
+    expect([chp.sync(), chp.sync(), chp.sync()]).toEqual([true, true, true]);
+    expect(chp.info?.saves).toBe(3);
+  });
+});
+
+describe('options', () => {
+  test.each([
+    [{ keep: 0 }, RangeError, 'Expected `keep` to be an integer from 1 to 1000, got `0` (number)'],
+    [
+      { keep: 1.5 },
+      RangeError,
+      'Expected `keep` to be an integer from 1 to 1000, got `1.5` (number)',
+    ],
+    [
+      { interval: '10 parsecs' },
+      TypeError,
+      "Expected `interval` to be milliseconds >= 0 or a duration like '30s', '5m', '2h', got `'10 parsecs'` (string)",
+    ],
+    [
+      { interval: -1 },
+      RangeError,
+      "Expected `interval` to be milliseconds >= 0 or a duration like '30s', '5m', '2h', got `-1` (number)",
+    ],
+    [
+      { expire: true },
+      TypeError,
+      "Expected `expire` to be milliseconds >= 0 or a duration like '30s', '5m', '2h', got `true` (boolean)",
+    ],
+    [{ name: 42 }, TypeError, 'Expected `name` to be a string, got `42` (number)'],
+    [{ name: '' }, TypeError, "Expected `name` to be a non-empty string, got `''`"],
+    [{ clean: 'yes' }, TypeError, "Expected `clean` to be a boolean, got `'yes'` (string)"],
+    [
+      { seed: -1 },
+      TypeError,
+      'Expected `seed` to be a safe integer >= 0 or a string, got `-1` (number)',
+    ],
+    [
+      { compression: 'zip' },
+      TypeError,
+      "Expected `compression` to be 'brotli', 'gzip' or 'none', got `'zip'` (string)",
+    ],
+    [
+      { store: {} },
+      TypeError,
+      'Expected `store` to be a checkpoint store, got `[object Object]` (object)',
+    ],
+    [{ intervall: 5 }, TypeError, 'Unknown option `intervall`'],
+  ])('%o is rejected with a message naming the option', (options, ErrorClass, message) => {
+    expect(() => new Checkpoint(options as CheckpointOptions)).toThrow(new ErrorClass(message));
+  });
+
+  test('durations accept ms, s, m, h, d', () => {
+    for (const interval of [0, 250, '250ms', '30s', '5m', '2h', '1d', '1.5s']) {
+      expect(() => checkpoint({ name: 'dur', store: memoryStore(), interval })).not.toThrow();
+    }
+  });
+
+  test('enabled: false makes every method a no-op that returns initial', () => {
+    const store = memoryStore();
+    const chp = checkpoint({ name: 'off', store, enabled: false, interval: 0 });
+    const initial = { a: 1 };
+    expect(chp.restore(initial)).toBe(initial);
+    chp.save();
+    expect(chp.sync()).toBe(false);
+    expect(store.generations('off')).toEqual([]);
+  });
+
+  test('env RESUME=off disables like enabled: false', () => {
+    const store = memoryStore();
+    vi.stubEnv('RESUME', 'off');
+    try {
+      const chp = checkpoint({ name: 'envoff', store });
+      chp.restore({ a: 1 });
+      chp.save();
+      expect(store.generations('envoff')).toEqual([]);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  test('clean: true ignores saved state and starts fresh', () => {
+    const store = memoryStore();
+    const first = checkpoint({ name: 'clean', store });
+    first.restore({ a: 1 }).a = 2;
+    first.save();
+    const second = checkpoint({ name: 'clean', store, clean: true });
+    const initial = { a: 1 };
+    expect(second.restore(initial)).toBe(initial);
+    expect(second.restored).toBe(false);
+  });
+
+  test('key keeps separate checkpoints per input; the same key resumes', () => {
+    const store = memoryStore();
+    const a = checkpoint<{ n: number }>({ name: 'job', key: { file: 'a.csv', rows: 10 }, store });
+    a.restore({ n: 0 }).n = 1;
+    a.save();
+    const b = checkpoint<{ n: number }>({ name: 'job', key: 'b.csv', store });
+    expect(b.restore({ n: 0 })).toEqual({ n: 0 });
+    expect(b.name).not.toBe(a.name);
+    const again = checkpoint<{ n: number }>({
+      name: 'job',
+      key: { rows: 10, file: 'a.csv' },
+      store,
+    });
+    expect(again.name).toBe(a.name);
+    expect(again.name).toMatch(/^job\.[0-9a-f]{12}$/);
+    expect(again.restore({ n: 0 })).toEqual({ n: 1 });
+    expect(again.info?.key).toBe('{"file":"a.csv","rows":10}');
+  });
+});
+
+describe('expiry', () => {
+  test('state older than expire is ignored, moved aside with a notice, and never overwritten', () => {
+    const dir = tempDir();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+    const first = checkpoint({ name: 'old', dir });
+    first.restore({ a: 1 }).a = 2;
+    first.save();
+    first.close();
+    vi.setSystemTime(new Date('2026-01-02T00:00:01Z'));
+    const lines: string[] = [];
+    const second = checkpoint({ name: 'old', dir }, lines);
+    expect(second.restore({ a: 1 })).toEqual({ a: 1 });
+    expect(second.restored).toBe(false);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^resumable-state: saved state of "old" from 1d ago has expired; starting fresh \(old files kept as .*old\.ckpt\.expired-20260102T000001\d+Z\)$/,
+    );
+    second.save();
+    expect(readdirSync(dir).sort()).toEqual([
+      'old.ckpt',
+      'old.ckpt.expired-20260102T000001000Z',
+      'old.lock',
+    ]);
+  });
+
+  test('expire: false keeps old state valid', () => {
+    const store = memoryStore();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2020-01-01T00:00:00Z'));
+    const first = checkpoint({ name: 'forever', store });
+    first.restore({ a: 1 }).a = 3;
+    first.save();
+    vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+    expect(checkpoint({ name: 'forever', store, expire: false }).restore({ a: 1 })).toEqual({
+      a: 3,
+    });
+  });
+});
+
+describe('names', () => {
+  test('unsafe names never leave the folder', () => {
+    const parent = tempDir();
+    const dir = join(parent, 'inner');
+    for (const name of ['../escape', '/etc/passwd', 'a\u0000b', '..', 'sub/dir\\x']) {
+      const chp = checkpoint({ name, dir });
+      chp.restore({ a: 1 });
+      chp.save();
+      chp.close();
+    }
+    expect(readdirSync(parent)).toEqual(['inner']);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ckpt'));
+    expect(files).toHaveLength(5);
+    for (const f of files) expect(f).toMatch(/^[A-Za-z0-9._-]+$/);
+  });
+
+  test('location is the latest file path of the default store', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'placeholder'), '');
+    const chp = checkpoint({ name: 'where', dir });
+    expect(chp.location).toBe(join(dir, 'where.ckpt'));
+  });
+});
