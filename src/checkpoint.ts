@@ -12,6 +12,7 @@ import { Random, type RandomState } from './random.js';
 import { fileStore } from './store/file.js';
 import type { CheckpointStore } from './store/store.js';
 import { Background } from './writer/background.js';
+import { BackgroundWriter } from './writer/writer.js';
 
 /** Metadata of a stored checkpoint: times, save count, sizes, source. */
 export type CheckpointInfo = CheckpointMeta;
@@ -30,6 +31,13 @@ interface Envelope {
 }
 
 const LIBRARY = 'resumable-state@0.1.0';
+
+/** Background writers of open checkpoints by location: a new instance waits for them. */
+const writersByLocation = new Map<string, Set<BackgroundWriter>>();
+
+function settleWritesTo(location: string): void {
+  for (const writer of writersByLocation.get(location) ?? []) writer.waitSync(30_000);
+}
 
 /**
  * A named, durable snapshot of a computation's state. Create it at the start of a
@@ -58,10 +66,13 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   readonly #tracked = new Map<string, Trackable>();
   #pendingTracked: Record<string, unknown> = {};
   #background: Background | undefined;
+  #writer: BackgroundWriter | undefined;
   #timerId = 0;
   #state: T | undefined;
   #restored = false;
   #info: CheckpointInfo | undefined;
+  /** True when #info describes a snapshot handed to the background writer. */
+  #infoFromWriter = false;
   #createdAt: string | undefined;
   #saves = 0;
   #releaseLock: (() => void) | undefined;
@@ -86,9 +97,18 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     if (!this.#options.enabled) return;
 
     this.#releaseLock = this.#store.lock?.(name);
+    // Another instance of this process may still be writing here: let it land first.
+    settleWritesTo(this.location);
     this.#store.cleanup?.(name);
     this.#background = Background.get();
     this.#timerId = this.#background.newId();
+    const target = this.#store.target;
+    if (target !== undefined) {
+      this.#writer = new BackgroundWriter(this.#background, target, this.#due);
+      let writers = writersByLocation.get(this.location);
+      if (writers === undefined) writersByLocation.set(this.location, (writers = new Set()));
+      writers.add(this.#writer);
+    }
     this.#arm();
     if (this.#options.signals) {
       this.#stopSignals = this.#background.onSignal(() => this.#saveOnSignal());
@@ -102,6 +122,10 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
 
   /** Metadata of the loaded or last saved checkpoint. */
   get info(): CheckpointInfo | undefined {
+    const result = this.#writer?.lastResult();
+    if (this.#info !== undefined && result !== undefined && this.#infoFromWriter) {
+      return { ...this.#info, ...result };
+    }
     return this.#info;
   }
 
@@ -146,7 +170,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   save(state?: T): void {
     if (state !== undefined) this.#state = state;
     if (!this.#options.enabled) return;
-    this.#write();
+    this.#write(true);
   }
 
   /**
@@ -166,13 +190,22 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       background.handleSignal();
       return false;
     }
+    this.#throwWriterError();
     if (this.#state === undefined) return false;
-    this.#write();
+    this.#write(false);
     return true;
   }
 
-  /** Resolves when every started save is durable. */
-  async flush(): Promise<void> {}
+  /** Resolves when every started save is durable; rejects with the error of a failed one. */
+  async flush(): Promise<void> {
+    await this.#writer?.wait();
+    this.#throwWriterError();
+  }
+
+  #throwWriterError(): void {
+    const error = this.#writer?.takeError();
+    if (error !== undefined) throw error;
+  }
 
   /** Deletes this checkpoint, every generation of it. */
   clear(): void {
@@ -183,13 +216,21 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     this.#createdAt = undefined;
   }
 
-  /** Stops timers and signal handling and releases the lock. Idempotent. */
+  /**
+   * Waits for saves in flight, stops timers and signal handling, releases the lock.
+   * Throws the error of a failed background save not reported yet. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopSignals?.();
     if (this.#background !== undefined) this.#background.disarm(this.#timerId);
+    if (this.#writer !== undefined) {
+      this.#writer.close();
+      writersByLocation.get(this.location)?.delete(this.#writer);
+    }
     this.#releaseLock?.();
+    this.#throwWriterError();
   }
 
   [Symbol.dispose](): void {
@@ -234,12 +275,14 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     return { state: this.#state, random: this.random.getState(), tracked };
   }
 
-  #write(): void {
+  /** Snapshots the state and writes it: in the background unless `durable`, or without a writer. */
+  #write(durable: boolean): void {
     if (this.#state === undefined) {
       throw new TypeError(
         'Nothing to save: call restore(initial) first, or pass the state to save(state)',
       );
     }
+    this.#throwWriterError();
     const encoded = encodeState(this.#envelope() as unknown as Record<string, unknown>);
     const now = new Date().toISOString();
     const meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'> = {
@@ -255,22 +298,38 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       pid: process.pid,
     };
     if (this.#keyText !== undefined) meta.key = this.#keyText;
-    const parts = packCheckpoint(meta, encoded, this.#options.compression);
-    this.#store.write(this.name, parts, this.#options.keep);
+    const { compression, keep } = this.#options;
+    const writer = this.#writer;
+    if (writer !== undefined && !durable && this.#background!.alive) {
+      writer.submit({ name: this.name, keep, compression, meta }, encoded);
+      this.#info = { ...meta, rawBytes: 0, storedBytes: 0, codec: '' };
+      this.#infoFromWriter = true;
+    } else {
+      // A durable save blocks anyway, so it writes from the live state on this thread,
+      // skipping the snapshot copy, once earlier background writes have landed (order).
+      if (writer !== undefined) {
+        writer.waitSync(Number.POSITIVE_INFINITY);
+        this.#throwWriterError();
+      }
+      const parts = packCheckpoint(meta, encoded, compression);
+      this.#store.write(this.name, parts, keep);
+      this.#info = JSON.parse(new TextDecoder().decode(parts[1])).meta as CheckpointInfo;
+      this.#infoFromWriter = false;
+    }
     this.#createdAt = meta.createdAt;
     this.#saves = meta.saves;
     this.#arm();
-    this.#info = JSON.parse(new TextDecoder().decode(parts[1])).meta as CheckpointInfo;
   }
 
   #saveOnSignal(): void {
     if (this.#state === undefined || this.#closed) return;
-    this.#write();
+    this.#write(true);
     this.#notice(`saved "${this.name}" on signal (save #${this.#saves})`);
   }
 
   /** Loads the newest valid generation; falls back to older ones, moves expired ones aside. */
   #load(): { meta: CheckpointMeta; envelope: Envelope } | undefined {
+    settleWritesTo(this.location);
     const generations = this.#store.generations(this.name);
     let firstError: CorruptCheckpointError | undefined;
     for (const generation of generations) {

@@ -4,8 +4,10 @@
  */
 const tasks = new Set<() => void>();
 
+// Last registered, first run (like destructors): a checkpoint's pending write is flushed
+// before the lock taken earlier is released.
 function runAll(): void {
-  for (const task of [...tasks]) {
+  for (const task of [...tasks].reverse()) {
     try {
       task();
     } catch (err) {

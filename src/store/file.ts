@@ -126,6 +126,11 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
   }
 
   return {
+    // Without a custom fs the store can be rebuilt in the background thread, which then
+    // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
+    ...(options.fs === undefined
+      ? { target: { module: import.meta.url, name: 'fileStore', args: [dir] } }
+      : {}),
     locate: fileOf,
     generations,
     read(name, generation) {

@@ -1,3 +1,5 @@
+import type { StoreTarget } from '../writer/protocol.js';
+
 /**
  * The storage interface behind a Checkpoint. Local stores (file, memory) answer
  * synchronously, so `restore()` and `save()` can stay synchronous for the user.
@@ -20,6 +22,11 @@ export interface Generation {
 }
 
 export interface CheckpointStore {
+  /**
+   * How to build this store in the background thread, which then writes there while the
+   * main thread computes. Stores without one (memory, custom fs) write on the calling thread.
+   */
+  readonly target?: StoreTarget;
   /** Human-readable location of the latest generation of `name`. */
   locate(name: string): string;
   /** Stored generations of `name`, newest first. */

@@ -32,6 +32,7 @@ export class Background {
   readonly #flags = new Map<number, Int32Array>();
   #nextId = 1;
   #handling = false;
+  #alive = true;
 
   /** The process's background thread, started on first call. */
   static get(): Background {
@@ -48,7 +49,11 @@ export class Background {
       if (message.type === 'signals-unavailable') this.#installFallback();
     });
     this.#worker.on('error', (err) => {
+      this.#alive = false;
       process.stderr.write(`resumable-state: background thread failed: ${err.message}\n`);
+    });
+    this.#worker.on('exit', () => {
+      this.#alive = false;
     });
     // After the listeners: adding a 'message' listener refs the port again.
     this.#worker.unref();
@@ -56,6 +61,16 @@ export class Background {
 
   #post(message: ToBackground): void {
     this.#worker.postMessage(message);
+  }
+
+  /** False once the thread has died; saves then run on the calling thread. */
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  /** Hands a staged snapshot to the thread. */
+  postWrite(message: Extract<ToBackground, { type: 'write' }>): void {
+    this.#post(message);
   }
 
   /** A fresh id for a checkpoint's timer. */

@@ -1,10 +1,11 @@
 /**
  * Messages and shared memory between the main thread and the background thread.
  * The background thread keeps time (raising due flags that sync() reads with a plain load:
- * ~1 ns, no clock read) and watches for signals even while the main thread is busy.
+ * ~1 ns, no clock read), watches for signals even while the main thread is busy, and
+ * compresses, checksums and writes snapshots.
  */
 
-/** Indexes in the shared control array. */
+/** Indexes in the process-wide control array. */
 export const Control = {
   /** Signal number received by the background thread, 0 if none. */
   SIGNAL: 0,
@@ -18,10 +19,85 @@ export const Control = {
 export const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 export type SignalName = keyof typeof SIGNALS;
 
+/**
+ * Per-checkpoint status array (Int32), shared with the background thread. Each of the two
+ * staging slots is FREE, FILLING (main thread copying into it), CLAIMED (being written) or,
+ * when positive, QUEUED with that sequence number. The main thread may take back a queued
+ * slot (compare-and-swap) to put a newer snapshot in it; the background thread claims a
+ * slot only if it still holds the sequence number of the message it is handling, so a
+ * replaced snapshot is never written.
+ */
+export const Status = {
+  SLOTS: 0, // 0 and 1
+  /** Highest sequence number finished (written or failed). */
+  DONE: 2,
+  /** Sequence number of the last failed write. */
+  FAILED: 3,
+  /** Byte length of the JSON report of the last successful write, at RESULT_AT. */
+  RESULT_LENGTH: 4,
+  /** Byte length of the JSON report of the last failed write, at ERROR_AT. */
+  ERROR_LENGTH: 5,
+  RESULT_AT: 32,
+  ERROR_AT: 32 + 1024,
+  /** Total bytes of the status buffer. */
+  BYTES: 32 + 1024 + 8192,
+} as const;
+
+export const Slot = { FREE: 0, FILLING: -1, CLAIMED: -2 } as const;
+
+/** How to build a store inside the background thread: `(await import(module))[name](...args)`. */
+export interface StoreTarget {
+  module: string;
+  name: string;
+  args: unknown[];
+}
+
+/** Describes a staged snapshot; JSON at the start of the slot's data. */
+export interface SnapshotDescriptor {
+  name: string;
+  keep: number;
+  compression: 'brotli' | 'gzip' | 'none';
+  meta: Record<string, unknown>;
+  /** Byte lengths of the chunks that follow: the v8 structure, then the segments. */
+  chunks: number[];
+}
+
+/** What the background thread reports after a write. */
+export interface WriteResult {
+  rawBytes: number;
+  storedBytes: number;
+  codec: string;
+}
+
+/** An error that crossed the thread boundary, enough to rebuild its class, code and cause. */
+export interface ErrorReport {
+  name: string;
+  code?: string;
+  message: string;
+  cause?: {
+    name: string;
+    message: string;
+    code?: string;
+    errno?: number;
+    syscall?: string;
+    path?: string;
+  };
+}
+
 export type ToBackground =
   | { type: 'arm'; id: number; flag: Int32Array; delay: number }
   | { type: 'disarm'; id: number }
-  | { type: 'signals'; on: boolean };
+  | { type: 'signals'; on: boolean }
+  | {
+      type: 'write';
+      status: Int32Array;
+      slot: number;
+      seq: number;
+      data: SharedArrayBuffer;
+      target: StoreTarget;
+      /** Raised when the write fails, so the next sync() reports it. */
+      due: Int32Array;
+    };
 
 export type FromBackground = { type: 'signals-unavailable'; reason: string };
 

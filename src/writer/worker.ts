@@ -1,5 +1,6 @@
 /**
- * Entry of the background thread. Keeps the due timers of sync() and watches for signals.
+ * Entry of the background thread. Keeps the due timers of sync(), watches for signals and
+ * writes staged snapshots (compression, checksum, durable write) off the main thread.
  *
  * Signals: a `process.on('SIGTERM')` listener never runs while the main thread is busy in a
  * synchronous loop (and then the process does not die either). This thread has its own
@@ -9,13 +10,20 @@
  * missing, the main thread falls back to `process.on` (async loops only).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { packCheckpoint } from '../codec/container.js';
+import type { CheckpointStore } from '../store/store.js';
 import {
   type BackgroundData,
   Control,
+  type ErrorReport,
   type FromBackground,
   SIGNALS,
+  Slot,
+  Status,
+  type StoreTarget,
   type ToBackground,
 } from './protocol.js';
+import { readStaged } from './staging.js';
 
 interface SignalHandle {
   onsignal: ((signal: number) => void) | undefined;
@@ -93,5 +101,81 @@ port.on('message', (message: ToBackground) => {
       if (message.on) startSignals();
       else stopSignals();
       break;
+    case 'write':
+      // One write at a time, in order: a later snapshot of a checkpoint lands after an earlier one.
+      queue = queue.then(() => write(message));
+      break;
   }
 });
+
+let queue: Promise<void> = Promise.resolve();
+const stores = new Map<string, Promise<CheckpointStore>>();
+
+function storeFor(target: StoreTarget): Promise<CheckpointStore> {
+  const key = JSON.stringify(target);
+  let store = stores.get(key);
+  if (store === undefined) {
+    store = import(target.module).then(
+      (module: Record<string, (...args: unknown[]) => CheckpointStore>) =>
+        module[target.name]!(...target.args),
+    );
+    stores.set(key, store);
+  }
+  return store;
+}
+
+async function write(message: Extract<ToBackground, { type: 'write' }>): Promise<void> {
+  const { status, slot, seq } = message;
+  // A snapshot replaced by a newer one while queued is skipped: only the newest is written.
+  if (Atomics.compareExchange(status, Status.SLOTS + slot, seq, Slot.CLAIMED) !== seq) return;
+  try {
+    const store = await storeFor(message.target);
+    const { descriptor, encoded } = readStaged(message.data);
+    const meta = descriptor.meta as Parameters<typeof packCheckpoint>[0];
+    const parts = packCheckpoint(meta, encoded, descriptor.compression);
+    store.write(descriptor.name, parts, descriptor.keep);
+    const header = JSON.parse(Buffer.from(parts[1]!).toString('utf8')) as {
+      meta: { rawBytes: number; storedBytes: number; codec: string };
+    };
+    const { rawBytes, storedBytes, codec } = header.meta;
+    report(status, Status.RESULT_AT, Status.RESULT_LENGTH, { rawBytes, storedBytes, codec });
+  } catch (err) {
+    report(status, Status.ERROR_AT, Status.ERROR_LENGTH, describeError(err));
+    Atomics.store(status, Status.FAILED, seq);
+    raise(message.due);
+  }
+  Atomics.store(status, Status.SLOTS + slot, Slot.FREE);
+  Atomics.store(status, Status.DONE, seq);
+  Atomics.notify(status, Status.DONE);
+}
+
+function report(status: Int32Array, at: number, lengthIndex: number, value: object): void {
+  const room = (lengthIndex === Status.RESULT_LENGTH ? Status.ERROR_AT : Status.BYTES) - at;
+  let json = Buffer.from(JSON.stringify(value), 'utf8');
+  if (json.byteLength > room) {
+    json = Buffer.from(
+      JSON.stringify({ name: 'Error', message: json.toString().slice(0, room / 2) }),
+    );
+  }
+  new Uint8Array(status.buffer, at, json.byteLength).set(json);
+  Atomics.store(status, lengthIndex, json.byteLength);
+}
+
+function describeError(err: unknown): ErrorReport {
+  const e = err as Error & { code?: string; cause?: unknown };
+  const out: ErrorReport = {
+    name: e?.name ?? 'Error',
+    message: e?.message ?? String(err),
+  };
+  if (typeof e?.code === 'string') out.code = e.code;
+  const cause = e?.cause as
+    | (Error & { code?: string; errno?: number; syscall?: string; path?: string })
+    | undefined;
+  if (cause instanceof Error) {
+    out.cause = { name: cause.name, message: cause.message };
+    for (const key of ['code', 'errno', 'syscall', 'path'] as const) {
+      if (cause[key] !== undefined) (out.cause as Record<string, unknown>)[key] = cause[key];
+    }
+  }
+  return out;
+}
