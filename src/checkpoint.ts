@@ -2,7 +2,13 @@
  * class Checkpoint: wires naming, codec, store, background thread, random and hooks.
  */
 import { hostname } from 'node:os';
-import { type CheckpointMeta, packCheckpoint, unpackCheckpoint } from './codec/container.js';
+import {
+  type CheckpointMeta,
+  packCheckpoint,
+  readCheckpoint,
+  type UnpackedCheckpoint,
+  unpackCheckpoint,
+} from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
 import { CorruptCheckpointError } from './errors.js';
 import { canonicalKey, hashKey } from './key.js';
@@ -10,7 +16,7 @@ import { defaultDir, deriveName, findCaller } from './naming.js';
 import { type CheckpointOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Random, type RandomState } from './random.js';
 import { fileStore } from './store/file.js';
-import type { CheckpointStore } from './store/store.js';
+import type { CheckpointStore, Generation } from './store/store.js';
 import { Background } from './writer/background.js';
 import { BackgroundWriter } from './writer/writer.js';
 
@@ -333,9 +339,9 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     const generations = this.#store.generations(this.name);
     let firstError: CorruptCheckpointError | undefined;
     for (const generation of generations) {
-      let loaded: ReturnType<typeof unpackCheckpoint>;
+      let loaded: UnpackedCheckpoint;
       try {
-        loaded = unpackCheckpoint(this.#store.read(this.name, generation), generation.location);
+        loaded = this.#read(generation);
       } catch (err) {
         if (!(err instanceof CorruptCheckpointError)) throw err;
         firstError ??= err;
@@ -364,6 +370,18 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       );
     }
     return undefined;
+  }
+
+  #read(generation: Generation): UnpackedCheckpoint {
+    const source = this.#store.open?.(this.name, generation);
+    if (source === undefined) {
+      return unpackCheckpoint(this.#store.read(this.name, generation), generation.location);
+    }
+    try {
+      return readCheckpoint(source, generation.location);
+    } finally {
+      source.close();
+    }
   }
 
   #notice(message: string): void {

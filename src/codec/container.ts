@@ -19,7 +19,13 @@
  */
 import { CorruptCheckpointError, UnsupportedFormatError } from '../errors.js';
 import { crc32 } from './checksum.js';
-import { type Compression, codecName, compressChunk, decompressChunk } from './compression.js';
+import {
+  Codec,
+  type Compression,
+  codecName,
+  compressChunk,
+  decompressChunk,
+} from './compression.js';
 import { decodeState, type EncodedState } from './serializer.js';
 
 export const FORMAT_VERSION = 1;
@@ -170,45 +176,101 @@ export interface UnpackedCheckpoint {
   envelope: Record<string, unknown>;
 }
 
+/** Random access to the bytes of one stored checkpoint. */
+export interface ByteSource {
+  readonly size: number;
+  /** Fills `into` with the bytes at `position`; throws if they are not all there. */
+  read(into: Uint8Array, position: number): void;
+}
+
+/** A ByteSource over bytes already in memory. */
+export function bytesSource(bytes: Uint8Array): ByteSource {
+  return {
+    size: bytes.byteLength,
+    read: (into, position) => into.set(bytes.subarray(position, position + into.byteLength)),
+  };
+}
+
+const HEAD_PROBE = 64 * 1024;
+
 /**
  * Verifies a whole checkpoint file (length, end marker, checksum) and only then decodes it.
  * Throws CorruptCheckpointError naming `where` and what failed.
  */
 export function unpackCheckpoint(file: Uint8Array, where: string): UnpackedCheckpoint {
-  const head = readHeader(file, where);
-  if (head === undefined) throw corrupt(where, `truncated at ${file.byteLength} bytes`);
+  return readCheckpoint(bytesSource(file), where);
+}
+
+/**
+ * Like unpackCheckpoint, reading from `source` piece by piece: raw segments are read
+ * straight into the buffers the restored arrays will own (no extra copy of large state),
+ * and the checksum runs over every piece before anything is decoded.
+ */
+export function readCheckpoint(source: ByteSource, where: string): UnpackedCheckpoint {
+  const size = source.size;
+  let headBytes = Buffer.allocUnsafe(Math.min(size, HEAD_PROBE));
+  source.read(headBytes, 0);
+  let head = readHeader(headBytes, where);
+  if (head === undefined && size > headBytes.byteLength) {
+    headBytes = Buffer.allocUnsafe(Math.min(size, 20 + headBytes.readUInt32LE(12) + 8));
+    source.read(headBytes, 0);
+    head = readHeader(headBytes, where);
+  }
+  if (head === undefined) throw corrupt(where, `truncated at ${size} bytes`);
   const { header, bodyOffset } = head;
   let expectedLength = bodyOffset;
   for (const entry of header.chunks) {
     if (!Array.isArray(entry) || entry.length !== 3 || !entry.every(Number.isSafeInteger)) {
       throw corrupt(where, 'malformed chunk table');
     }
+    if (entry[1] < 0 || entry[2] < 0) throw corrupt(where, 'malformed chunk table');
     expectedLength += entry[1] + pad8(entry[1]);
   }
   expectedLength += TRAILER;
-  if (file.byteLength !== expectedLength) {
-    const what = file.byteLength < expectedLength ? 'truncated' : 'longer than its header says';
-    throw corrupt(where, `${what}: ${file.byteLength} bytes, expected ${expectedLength}`);
+  if (size !== expectedLength) {
+    const what = size < expectedLength ? 'truncated' : 'longer than its header says';
+    throw corrupt(where, `${what}: ${size} bytes, expected ${expectedLength}`);
   }
-  const bytes = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
-  const trailerAt = expectedLength - TRAILER;
-  if (!bytes.subarray(trailerAt + 4).equals(END_MARKER)) throw corrupt(where, 'bad end marker');
-  const expected = bytes.readUInt32LE(trailerAt);
-  const actual = crc32(bytes.subarray(0, trailerAt));
-  if (actual !== expected) {
-    throw corrupt(where, `checksum mismatch (stored ${hex(expected)}, computed ${hex(actual)})`);
+
+  const prefix = Buffer.allocUnsafe(bodyOffset);
+  if (headBytes.byteLength >= bodyOffset) headBytes.copy(prefix, 0, 0, bodyOffset);
+  else source.read(prefix, 0);
+  let crc = crc32(prefix);
+  let offset = bodyOffset;
+  const padding = Buffer.alloc(8);
+  // Raw chunks are read into their final buffers; compressed ones into scratch space.
+  const stored = header.chunks.map(([codec, storedLength], index) => {
+    const bytes =
+      codec === Codec.none && index > 0
+        ? new Uint8Array(new ArrayBuffer(storedLength))
+        : Buffer.allocUnsafe(storedLength);
+    source.read(bytes, offset);
+    crc = crc32(bytes, crc);
+    const pad = padding.subarray(0, pad8(storedLength));
+    source.read(pad, offset + storedLength);
+    crc = crc32(pad, crc);
+    offset += storedLength + pad.byteLength;
+    return bytes;
+  });
+  const trailer = Buffer.allocUnsafe(TRAILER);
+  source.read(trailer, offset);
+  if (!trailer.subarray(4).equals(END_MARKER)) throw corrupt(where, 'bad end marker');
+  const expected = trailer.readUInt32LE(0);
+  if (crc !== expected) {
+    throw corrupt(where, `checksum mismatch (stored ${hex(expected)}, computed ${hex(crc)})`);
   }
   try {
-    let offset = bodyOffset;
-    const chunks = header.chunks.map(([codec, stored, raw]) => {
-      const data = decompressChunk(codec, bytes.subarray(offset, offset + stored), raw);
-      offset += stored + pad8(stored);
-      return data;
-    });
+    const chunks = header.chunks.map(([codec, , raw], i) =>
+      decompressChunk(codec, stored[i]!, raw),
+    );
     const [structure, ...segmentBytes] = chunks;
     // Each segment gets a buffer of its own, so restored arrays own exactly their bytes.
-    const segments = segmentBytes.map(
-      (s) => s.buffer.slice(s.byteOffset, s.byteOffset + s.byteLength) as ArrayBuffer,
+    const segments = segmentBytes.map((s) =>
+      s.byteOffset === 0 &&
+      s.byteLength === s.buffer.byteLength &&
+      !(s.buffer instanceof SharedArrayBuffer)
+        ? (s.buffer as ArrayBuffer)
+        : (s.buffer.slice(s.byteOffset, s.byteOffset + s.byteLength) as ArrayBuffer),
     );
     return { meta: header.meta, envelope: decodeState(structure!, segments) };
   } catch (err) {

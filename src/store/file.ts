@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
 import { join } from 'node:path';
-import { StoreError } from '../errors.js';
+import { CorruptCheckpointError, StoreError } from '../errors.js';
 import { acquireFileLock, isProcessAlive } from '../lock.js';
 import { safeFileName } from '../naming.js';
 import type { CheckpointStore, Generation } from './store.js';
@@ -30,6 +30,8 @@ export type FileSystem = Pick<
   | 'unlinkSync'
   | 'readdirSync'
   | 'readFileSync'
+  | 'readSync'
+  | 'fstatSync'
   | 'mkdirSync'
 >;
 
@@ -139,6 +141,37 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       } catch (err) {
         throw fail('read', name, generation.location, err);
       }
+    },
+    open(name, generation) {
+      let fd: number;
+      let size: number;
+      try {
+        fd = fs.openSync(generation.location, 'r');
+        size = fs.fstatSync(fd).size;
+      } catch (err) {
+        throw fail('read', name, generation.location, err);
+      }
+      return {
+        size,
+        read(into, position) {
+          let done = 0;
+          while (done < into.byteLength) {
+            let n: number;
+            try {
+              n = fs.readSync(fd, into, done, into.byteLength - done, position + done);
+            } catch (err) {
+              throw fail('read', name, generation.location, err);
+            }
+            if (n === 0) {
+              throw new CorruptCheckpointError(
+                `Checkpoint file ${generation.location} is corrupt: truncated at ${position + done} bytes`,
+              );
+            }
+            done += n;
+          }
+        },
+        close: () => fs.closeSync(fd),
+      };
     },
     write(name, parts, keep) {
       const file = fileOf(name);

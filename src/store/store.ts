@@ -1,3 +1,4 @@
+import type { ByteSource } from '../codec/container.js';
 import type { StoreTarget } from '../writer/protocol.js';
 
 /**
@@ -33,6 +34,11 @@ export interface CheckpointStore {
   generations(name: string): Generation[];
   /** Whole bytes of one generation. */
   read(name: string, generation: Generation): Uint8Array;
+  /**
+   * Random access to one generation, so large payloads are read straight into their final
+   * buffers. Optional: without it, `read()` is used.
+   */
+  open?(name: string, generation: Generation): ByteSource & { close(): void };
   /**
    * Durably stores `parts` (concatenated) as the new latest generation of `name`, keeping
    * `keep` generations in all. Atomic: a crash leaves the complete old or the complete new.
