@@ -131,7 +131,8 @@ export function readHeader(
   where: string,
 ): { header: Header; bodyOffset: number } | undefined {
   if (bytes.byteLength < FIXED_HEAD) {
-    if (MAGIC.subarray(0, bytes.byteLength).equals(bytes)) return undefined;
+    const n = Math.min(bytes.byteLength, MAGIC.byteLength);
+    if (MAGIC.subarray(0, n).equals(bytes.subarray(0, n))) return undefined;
     throw corrupt(where, 'not a checkpoint file (bad magic)');
   }
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -161,7 +162,13 @@ export function readHeader(
   } catch (err) {
     throw corrupt(where, `header is not valid JSON (${(err as Error).message})`);
   }
-  if (!Array.isArray(header.chunks) || typeof header.meta !== 'object' || header.meta === null) {
+  if (
+    typeof header !== 'object' ||
+    header === null ||
+    !Array.isArray(header.chunks) ||
+    typeof header.meta !== 'object' ||
+    header.meta === null
+  ) {
     throw corrupt(where, 'header lacks meta or chunks');
   }
   const end = FIXED_HEAD + headerLength;

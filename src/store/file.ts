@@ -88,29 +88,47 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
     return found.sort((a, b) => a.index - b.index);
   }
 
-  // Shifts older generations up by one, then links the latest as generation 1 (a hard link
-  // keeps the latest in place until the new file replaces it; rename where links fail).
-  function rotate(name: string, file: string, keep: number): void {
+  // Publishes `temp` as the latest generation. The previous latest is kept through a hard
+  // link taken before the rename, and older generations shift only once the new file is in
+  // place: a failed rename leaves every generation as it was. Where hard links are not
+  // supported, the previous latest is renamed to `.1` first (a crash in between leaves `.1`).
+  function publish(name: string, file: string, temp: string, keep: number): void {
     const existing = generations(name);
     for (const g of existing) if (g.index >= keep) fs.unlinkSync(g.location);
-    if (keep < 2) return;
+    const hasLatest = existing.some((g) => g.index === 0);
+    const staged = `${file}.1.tmp-${process.pid}`;
+    let linked = false;
+    if (keep >= 2 && hasLatest) {
+      ignoreErrors(() => fs.unlinkSync(staged));
+      try {
+        fs.linkSync(file, staged);
+        linked = true;
+      } catch (err) {
+        if (!isErrno(err, 'EPERM') && !isErrno(err, 'ENOTSUP') && !isErrno(err, 'EXDEV')) throw err;
+      }
+    }
+    try {
+      if (keep >= 2 && hasLatest && !linked) shiftOlder(existing, file, keep);
+      if (keep >= 2 && hasLatest && !linked) fs.renameSync(file, `${file}.1`);
+      fs.renameSync(temp, file);
+    } catch (err) {
+      if (linked) ignoreErrors(() => fs.unlinkSync(staged));
+      throw err;
+    }
+    if (linked) {
+      shiftOlder(existing, file, keep);
+      fs.renameSync(staged, `${file}.1`);
+      // rename() does nothing when both names are links to one file (`.1` was already the
+      // previous latest, after a crash): the staged name then stays, so remove it.
+      ignoreErrors(() => fs.unlinkSync(staged));
+    }
+  }
+
+  function shiftOlder(existing: Generation[], file: string, keep: number): void {
     for (let index = keep - 1; index >= 2; index--) {
       if (existing.some((g) => g.index === index - 1)) {
         fs.renameSync(generationPath(file, index - 1), generationPath(file, index));
       }
-    }
-    if (!existing.some((g) => g.index === 0)) return;
-    const staged = `${file}.1.tmp-${process.pid}`;
-    try {
-      fs.linkSync(file, staged);
-      fs.renameSync(staged, `${file}.1`);
-    } catch (err) {
-      if (!isErrno(err, 'EPERM') && !isErrno(err, 'ENOTSUP') && !isErrno(err, 'EXDEV')) throw err;
-      fs.renameSync(file, `${file}.1`);
-    } finally {
-      // Gone after the rename, except when it failed, or when `.1` already was a link to the
-      // latest (a crash or failed save before the final rename): rename() then does nothing.
-      ignoreErrors(() => fs.unlinkSync(staged));
     }
   }
 
@@ -184,8 +202,7 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
         fs.fsyncSync(fd);
         fs.closeSync(fd);
         fd = undefined;
-        rotate(name, file, keep);
-        fs.renameSync(temp, file);
+        publish(name, file, temp, keep);
         syncDir();
       } catch (err) {
         if (fd !== undefined) ignoreErrors(() => fs.closeSync(fd!));
