@@ -145,7 +145,7 @@ describe('signals', () => {
     ['SIGINT', 'busy', 130],
     ['SIGHUP', 'busy', 129],
   ] as const)(
-    '%s during an %s loop saves the state at the next sync() and exits with %i',
+    '%s during a loop (%s) saves the state at the next sync() and exits with %i',
     async (signal, mode, code) => {
       const dir = tempDir();
       const { child, stderr } = await start([fixture('loop.mjs'), dir, mode, '3600000']);
