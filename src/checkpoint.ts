@@ -12,8 +12,17 @@ import {
 import { encodeState } from './codec/serializer.js';
 import { CorruptCheckpointError } from './errors.js';
 import { canonicalKey, hashKey } from './key.js';
+import {
+  each as eachLoop,
+  type LoopHost,
+  loopPositions,
+  range as rangeLoop,
+  restorePositions,
+} from './loops.js';
+import { installMathRandom } from './math-random.js';
 import { defaultDir, deriveName, findCaller } from './naming.js';
 import { type CheckpointOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { breakProgressLine, createProgress } from './progress.js';
 import { Random, type RandomState } from './random.js';
 import { fileStore } from './store/file.js';
 import type { CheckpointStore, Generation } from './store/store.js';
@@ -34,6 +43,8 @@ interface Envelope {
   state: unknown;
   random: RandomState;
   tracked: Record<string, unknown>;
+  /** Positions of `range`/`each` loops: key → items done (absent in files of older versions). */
+  loops?: Map<string, number>;
 }
 
 const LIBRARY = 'resumable-state@0.1.0';
@@ -84,6 +95,10 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   #releaseLock: (() => void) | undefined;
   #stopSignals: (() => void) | undefined;
   #closed = false;
+  /** What `range`/`each` loops use: their saved positions, `sync()` and the progress display. */
+  readonly #loops: LoopHost;
+  /** Puts `Math.random` back (option `mathRandom`). */
+  #uninstallMathRandom: (() => void) | undefined;
 
   constructor(options?: CheckpointOptions) {
     this.#options = resolveOptions(options);
@@ -100,6 +115,11 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     this.#store = this.#options.store ?? fileStore(this.#options.dir ?? defaultDir(caller.file));
     this.location = this.#store.locate(name);
     this.random = new Random(this.#options.seed);
+    this.#loops = {
+      loops: new Map(),
+      sync: () => this.sync(),
+      progress: this.#options.progress ? createProgress(process.stderr) : undefined,
+    };
     if (!this.#options.enabled) return;
 
     this.#releaseLock = this.#store.lock?.(name);
@@ -119,6 +139,8 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     if (this.#options.signals) {
       this.#stopSignals = this.#background.onSignal(() => this.#saveOnSignal());
     }
+    // Last: nothing after it may throw, or Math.random would stay routed to a dead checkpoint.
+    if (this.#options.mathRandom) this.#uninstallMathRandom = installMathRandom(this.random.next);
   }
 
   /** True when `restore()` loaded saved state. */
@@ -159,6 +181,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       }
     }
     this.random.setState(envelope.random);
+    restorePositions(this.#loops, envelope.loops);
     this.#pendingTracked = envelope.tracked ?? {};
     for (const [key, obj] of this.#tracked) this.#applyTracked(key, obj);
     this.#state = state;
@@ -217,6 +240,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   clear(): void {
     if (!this.#options.enabled) return;
     this.#store.remove(this.name);
+    this.#loops.loops.clear();
     this.#info = undefined;
     this.#saves = 0;
     this.#createdAt = undefined;
@@ -229,6 +253,8 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#uninstallMathRandom?.();
+    this.#uninstallMathRandom = undefined;
     this.#stopSignals?.();
     if (this.#background !== undefined) this.#background.disarm(this.#timerId);
     if (this.#writer !== undefined) {
@@ -241,6 +267,31 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * Like Python's `range`: `range(end)` yields `0 … end - 1`, `range(start, end, step)` yields
+   * `start + k * step` while before `end` (`step` may be negative, not 0; `end` may be
+   * `Infinity`). Resumes at the first item not done by earlier runs, and calls `sync()` each
+   * time an item is done, so `for (const i of chp.range(n)) work(i)` needs no other line.
+   * A loop is known by where it is called (file, line and column; under the enclosing loop's
+   * item for nested ones): call `restore()` before it, and keep the code above it unchanged
+   * between runs. `break` or an exception leave the current item not done.
+   */
+  range(start: number, end?: number, step?: number): Iterable<number> {
+    return rangeLoop(this.#loops, this.range, start, end, step);
+  }
+
+  /**
+   * Iterates `items` like `for...of` (`for await` for an async iterable: streams, pages of an
+   * API), resuming at the first item not done by earlier runs and calling `sync()` each time
+   * an item is done. Arrays are indexed; other iterables are consumed and the items done
+   * before discarded, so they must yield the same items in the same order on every run.
+   */
+  each<I>(items: Iterable<I>): Iterable<I>;
+  each<I>(items: AsyncIterable<I>): AsyncIterable<I>;
+  each<I>(items: Iterable<I> | AsyncIterable<I>): Iterable<I> | AsyncIterable<I> {
+    return eachLoop(this.#loops, this.each, items);
   }
 
   /**
@@ -278,7 +329,12 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   #envelope(): Envelope {
     const tracked: Record<string, unknown> = { ...this.#pendingTracked };
     for (const [name, obj] of this.#tracked) tracked[name] = obj.getState();
-    return { state: this.#state, random: this.random.getState(), tracked };
+    return {
+      state: this.#state,
+      random: this.random.getState(),
+      tracked,
+      loops: loopPositions(this.#loops),
+    };
   }
 
   /** Snapshots the state and writes it: in the background unless `durable`, or without a writer. */
@@ -385,6 +441,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   }
 
   #notice(message: string): void {
+    breakProgressLine();
     this.#options.log(`resumable-state: ${message}`);
   }
 }

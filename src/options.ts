@@ -34,6 +34,12 @@ export interface CheckpointOptions {
   enabled?: boolean;
   /** Seed of `chp.random`. @default a fresh random seed, recorded in the checkpoint */
   seed?: number | string;
+  /**
+   * Route `Math.random` through `chp.random` from creation until `close()`, so that code
+   * calling `Math.random` (yours or a library's) is deterministic and resumes exactly.
+   * Checkpoints open inside each other put it back in order. @default false
+   */
+  mathRandom?: boolean;
   /** Generations kept on disk; a corrupt latest one falls back to the previous. @default 2 */
   keep?: number;
   /** On SIGINT/SIGTERM/SIGHUP save the tracked state, then exit as the signal would. @default true */
@@ -42,6 +48,13 @@ export interface CheckpointOptions {
   compression?: Compression;
   /** Where the one-line notices go (resumed, expired, fell back). @default process.stderr */
   log?: LogTarget;
+  /**
+   * Show a progress bar with rate and ETA for `range`/`each` on stderr, starting at the
+   * restored position, when stderr is an interactive terminal (never on a pipe or a file, on
+   * a `dumb` terminal, or when env `CI` is set). One bar at a time: the outermost loop's.
+   * @default false
+   */
+  progress?: boolean;
 }
 
 /** Options after defaults and validation. */
@@ -55,6 +68,8 @@ export interface ResolvedOptions {
   clean: boolean;
   enabled: boolean;
   seed: number | string | undefined;
+  mathRandom: boolean;
+  progress: boolean;
   keep: number;
   signals: boolean;
   compression: Compression;
@@ -123,6 +138,8 @@ const KNOWN = new Set([
   'clean',
   'enabled',
   'seed',
+  'mathRandom',
+  'progress',
   'keep',
   'signals',
   'compression',
@@ -147,6 +164,8 @@ export function resolveOptions(
   expectType(raw, 'clean', 'boolean');
   expectType(raw, 'enabled', 'boolean');
   expectType(raw, 'signals', 'boolean');
+  expectType(raw, 'mathRandom', 'boolean');
+  expectType(raw, 'progress', 'boolean');
   if (options.name === '')
     throw new TypeError("Expected `name` to be a non-empty string, got `''`");
   const keep = options.keep ?? 2;
@@ -189,6 +208,8 @@ export function resolveOptions(
     clean: options.clean ?? false,
     enabled: (options.enabled ?? true) && !envOff,
     seed,
+    mathRandom: options.mathRandom ?? false,
+    progress: options.progress ?? false,
     keep,
     signals: options.signals ?? true,
     compression,
