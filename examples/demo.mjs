@@ -52,7 +52,9 @@ export function solveTour({ fresh = false } = {}) {
 
   const started = Date.now();
   const { tour } = s;
-  while (s.epoch < EPOCHS) {
+  // 3. chp.range resumes at the first epoch not done, and after each one saves when due
+  //    (every second here); on Ctrl-C it saves there and exits.
+  for (const epoch of chp.range(EPOCHS)) {
     for (let m = 0; m < MOVES_PER_EPOCH; m++) {
       // 2-opt move: reverse the path between positions i+1 and j.
       let i = rng.int(0, CITIES - 1);
@@ -77,15 +79,13 @@ export function solveTour({ fresh = false } = {}) {
       }
     }
     s.temperature *= 0.975;
-    s.epoch++;
+    s.epoch = epoch + 1;
     if (s.epoch % 15 === 0) {
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       console.log(
         `epoch ${String(s.epoch).padStart(3)}/${EPOCHS}  temperature ${s.temperature.toFixed(3).padStart(8)}  tour ${s.length.toFixed(1).padStart(8)}  best ${s.best.toFixed(1)}  (${secs}s)`,
       );
     }
-    // 3. Save now and then: cheap when not due; on Ctrl-C, saves and exits here.
-    chp.sync();
   }
   chp.save();
   chp.close();
