@@ -14,6 +14,12 @@ export type Compression = keyof typeof Codec;
 
 const SAMPLE_BYTES = 64 * 1024;
 /**
+ * Chunks below this are stored raw: writing 1 MiB takes ~1 ms here, compressing it ~5 ms,
+ * and the disk space saved on small states does not matter. It keeps small saves (the
+ * primes state, 900 KB) at a few milliseconds.
+ */
+const MIN_COMPRESS_BYTES = 1024 * 1024;
+/**
  * Below this ratio (stored / raw) compression is worth its CPU time. Brotli 1 compresses at
  * ~200 MB/s and a local disk writes at ~1 GB/s here, so a chunk must shrink a lot to pay:
  * object graphs (v8 streams shrink to ~0.25) do; smooth floats (~0.7) do not.
@@ -36,7 +42,9 @@ export function compressChunk(
   compression: Compression,
 ): { codec: CodecId; bytes: Uint8Array } {
   const codec = Codec[compression];
-  if (codec === Codec.none || data.byteLength < 64) return { codec: Codec.none, bytes: data };
+  if (codec === Codec.none || data.byteLength < MIN_COMPRESS_BYTES) {
+    return { codec: Codec.none, bytes: data };
+  }
   if (data.byteLength > 4 * SAMPLE_BYTES) {
     const from = Math.floor((data.byteLength - SAMPLE_BYTES) / 2);
     const sample = data.subarray(from, from + SAMPLE_BYTES);

@@ -87,11 +87,20 @@ interface Segment {
 }
 
 /** Walks a state once: validates it, records fixups and how array buffers are shared. */
+/** True for values the walk must look into or reject: objects, functions, symbols. */
+function needsVisit(value: unknown): boolean {
+  const t = typeof value;
+  return t === 'object' ? value !== null : t === 'function' || t === 'symbol';
+}
+
 class StateInspector {
   readonly fixups: Fixup[] = [];
   readonly buffers = new Map<ArrayBufferLike, BufferUse>();
   readonly #seen = new Set<object>();
   readonly #path: Step[] = [];
+  // for-in is the fastest own-key walk of plain objects, unless someone made a property of
+  // Object.prototype enumerable: then it would list inherited keys too.
+  readonly #forIn = !hasEnumerableKeys(Object.prototype);
 
   visit(value: unknown): void {
     switch (typeof value) {
@@ -109,18 +118,35 @@ class StateInspector {
     }
   }
 
+  #visitChild(step: Step, child: unknown): void {
+    this.#path.push(step);
+    this.visit(child);
+    this.#path.pop();
+  }
+
   #visitObject(obj: object): void {
-    if (this.#seen.has(obj)) return;
-    this.#seen.add(obj);
     const proto = Object.getPrototypeOf(obj) as object | null;
-    if (proto === Object.prototype) return this.#visitProperties(obj);
-    if (Array.isArray(obj)) return this.#visitArray(obj);
+    // Leaves first: they hold nothing to visit, so they need no cycle bookkeeping either.
+    if (proto !== null && LEAF_PROTOTYPES.has(proto)) return;
+    if (proto === Object.prototype) {
+      if (this.#hasObjectProperty(obj) && this.#firstVisit(obj)) this.#visitProperties(obj);
+      else this.#checkSymbols(obj);
+      return;
+    }
+    if (Array.isArray(obj)) {
+      if (hasObjectItem(obj) && this.#firstVisit(obj)) this.#visitArray(obj);
+      return;
+    }
+    if (obj instanceof Map && Object.getPrototypeOf(obj) === Map.prototype) {
+      if (hasObjectEntry(obj) && this.#firstVisit(obj)) this.#visitMap(obj);
+      return;
+    }
+    if (!this.#firstVisit(obj)) return;
     if (proto === null) {
       this.fixups.push({ p: [...this.#path], n: true });
       return this.#visitProperties(obj);
     }
     if (ArrayBuffer.isView(obj)) return this.#noteView(obj);
-    if (LEAF_PROTOTYPES.has(proto)) return;
     if (obj instanceof Map) return this.#visitMap(obj);
     if (obj instanceof Set) return this.#visitSet(obj);
     if (obj instanceof Error) return this.#visitError(obj, proto);
@@ -132,56 +158,70 @@ class StateInspector {
     this.#fail(describeUnsupported(obj, proto));
   }
 
-  #visitProperties(obj: object): void {
+  // Objects with nothing to look into need no cycle bookkeeping: only those holding objects
+  // (or functions, symbols) go into the seen set, which is most of the walk's cost.
+  #firstVisit(obj: object): boolean {
+    const size = this.#seen.size;
+    return this.#seen.add(obj).size !== size;
+  }
+
+  #hasObjectProperty(obj: object): boolean {
+    const record = obj as Record<string, unknown>;
+    if (this.#forIn) {
+      for (const key in record) if (needsVisit(record[key])) return true;
+      return false;
+    }
+    return Object.keys(record).some((key) => needsVisit(record[key]));
+  }
+
+  #checkSymbols(obj: object): void {
     for (const symbol of Object.getOwnPropertySymbols(obj)) {
       if (Object.prototype.propertyIsEnumerable.call(obj, symbol)) {
         this.#fail(`an object with a symbol key (${String(symbol)}), which cannot be stored`);
       }
     }
+  }
+
+  #visitProperties(obj: object): void {
+    this.#checkSymbols(obj);
     const record = obj as Record<string, unknown>;
-    for (const key of Object.keys(obj)) {
-      const child = record[key];
-      const t = typeof child;
-      if (t === 'number' || t === 'string' || t === 'boolean' || child == null) continue;
-      this.#path.push(key);
-      this.visit(child);
-      this.#path.pop();
+    if (this.#forIn && Object.getPrototypeOf(obj) !== null) {
+      for (const key in record) {
+        const child = record[key];
+        if (needsVisit(child)) this.#visitChild(key, child);
+      }
+    } else {
+      for (const key of Object.keys(record)) {
+        const child = record[key];
+        if (needsVisit(child)) this.#visitChild(key, child);
+      }
     }
   }
 
   #visitArray(arr: unknown[]): void {
     for (let i = 0; i < arr.length; i++) {
       const child = arr[i];
-      const t = typeof child;
-      if (t === 'number' || t === 'string' || t === 'boolean' || child == null) continue;
-      this.#path.push(i);
-      this.visit(child);
-      this.#path.pop();
+      if (needsVisit(child)) this.#visitChild(i, child);
     }
   }
 
   #visitMap(map: Map<unknown, unknown>): void {
     if (Object.getPrototypeOf(map) !== Map.prototype) this.#failSubclass(map);
     let i = 0;
-    for (const [k, v] of map) {
-      this.#path.push({ m: i, k: true });
-      this.visit(k);
-      this.#path.pop();
-      this.#path.push({ m: i, k: false });
-      this.visit(v);
-      this.#path.pop();
+    map.forEach((v, k) => {
+      if (needsVisit(k)) this.#visitChild({ m: i, k: true }, k);
+      if (needsVisit(v)) this.#visitChild({ m: i, k: false }, v);
       i++;
-    }
+    });
   }
 
   #visitSet(set: Set<unknown>): void {
     if (Object.getPrototypeOf(set) !== Set.prototype) this.#failSubclass(set);
     let i = 0;
-    for (const v of set) {
-      this.#path.push({ s: i++ });
-      this.visit(v);
-      this.#path.pop();
-    }
+    set.forEach((v) => {
+      if (needsVisit(v)) this.#visitChild({ s: i }, v);
+      i++;
+    });
   }
 
   #visitError(err: Error, proto: object): void {
@@ -229,6 +269,21 @@ class StateInspector {
     const path = formatPath(this.#path);
     throw new SerializationError(`Cannot store \`${path}\`: it is ${what}`, path);
   }
+}
+
+function hasObjectEntry(map: Map<unknown, unknown>): boolean {
+  for (const [k, v] of map) if (needsVisit(k) || needsVisit(v)) return true;
+  return false;
+}
+
+function hasObjectItem(arr: unknown[]): boolean {
+  for (let i = 0; i < arr.length; i++) if (needsVisit(arr[i])) return true;
+  return false;
+}
+
+function hasEnumerableKeys(obj: object): boolean {
+  for (const _ in obj) return true;
+  return false;
 }
 
 function describeUnsupported(obj: object, proto: object): string {

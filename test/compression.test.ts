@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, test } from 'vitest';
+import { Codec, compressChunk, decompressChunk } from '../dist/codec/compression.js';
+
+const MiB = 1024 * 1024;
+
+describe('per-chunk compression', () => {
+  test('a large compressible chunk is compressed and decompresses to the same bytes', () => {
+    const data = Buffer.alloc(2 * MiB);
+    for (let i = 0; i < data.length; i++) data[i] = i % 7;
+    for (const compression of ['brotli', 'gzip'] as const) {
+      const { codec, bytes } = compressChunk(data, compression);
+      expect(codec).toBe(Codec[compression]);
+      expect(bytes.byteLength).toBeLessThan(data.byteLength / 10);
+      expect(decompressChunk(codec, bytes, data.byteLength).equals(data)).toBe(true);
+    }
+  });
+
+  test('incompressible data (random bytes) is stored raw, decided from a sample', () => {
+    const data = randomBytes(4 * MiB);
+    const { codec, bytes } = compressChunk(data, 'brotli');
+    expect(codec).toBe(Codec.none);
+    expect(bytes).toBe(data);
+  });
+
+  test('chunks under 1 MiB are stored raw: compressing them costs more than writing them', () => {
+    const data = Buffer.alloc(MiB - 1);
+    expect(compressChunk(data, 'brotli')).toEqual({ codec: Codec.none, bytes: data });
+  });
+
+  test("compression 'none' never compresses", () => {
+    const data = Buffer.alloc(4 * MiB);
+    expect(compressChunk(data, 'none').codec).toBe(Codec.none);
+  });
+
+  test('a chunk that decompresses to another length is rejected', () => {
+    const data = Buffer.alloc(2 * MiB, 1);
+    const { codec, bytes } = compressChunk(data, 'brotli');
+    expect(() => decompressChunk(codec, bytes, data.byteLength + 1)).toThrow(
+      `chunk decompressed to ${data.byteLength} bytes, expected ${data.byteLength + 1}`,
+    );
+    expect(() => decompressChunk(9, bytes, 1)).toThrow('unknown codec 9');
+  });
+});
