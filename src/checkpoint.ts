@@ -50,10 +50,10 @@ interface Envelope {
 const LIBRARY = 'resumable-state@0.1.0';
 
 /** Background writers of open checkpoints by location: a new instance waits for them. */
-const writersByLocation = new Map<string, Set<BackgroundWriter>>();
+const writersByLocation = new Map<string, Set<BackgroundWriter['pending']>>();
 
 function settleWritesTo(location: string): void {
-  for (const writer of writersByLocation.get(location) ?? []) writer.waitSync(30_000);
+  for (const pending of writersByLocation.get(location) ?? []) pending.waitSync(30_000);
 }
 
 /**
@@ -90,6 +90,8 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   #info: CheckpointInfo | undefined;
   /** True when #info describes a snapshot handed to the background writer. */
   #infoFromWriter = false;
+  /** Sequence number of the snapshot #info describes, when handed to the writer. */
+  #infoSeq = 0;
   #createdAt: string | undefined;
   #saves = 0;
   #releaseLock: (() => void) | undefined;
@@ -130,14 +132,19 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     this.#timerId = this.#background.newId();
     const target = this.#store.target;
     if (target !== undefined) {
-      this.#writer = new BackgroundWriter(this.#background, target, this.#due);
+      this.#writer = new BackgroundWriter(this.#background, target, this.#due, name);
       let writers = writersByLocation.get(this.location);
       if (writers === undefined) writersByLocation.set(this.location, (writers = new Set()));
-      writers.add(this.#writer);
+      writers.add(this.#writer.pending);
     }
     this.#arm();
     if (this.#options.signals) {
-      this.#stopSignals = this.#background.onSignal(() => this.#saveOnSignal());
+      // Held weakly: a checkpoint that is never closed (the seed's style) can still be freed.
+      const self = new WeakRef(this);
+      this.#stopSignals = this.#background.onSignal(() => {
+        const chp = self.deref();
+        if (chp !== undefined) chp.#saveOnSignal();
+      });
     }
     // Last: nothing after it may throw, or Math.random would stay routed to a dead checkpoint.
     if (this.#options.mathRandom) this.#uninstallMathRandom = installMathRandom(this.random.next);
@@ -151,8 +158,9 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   /** Metadata of the loaded or last saved checkpoint. */
   get info(): CheckpointInfo | undefined {
     const result = this.#writer?.lastResult();
-    if (this.#info !== undefined && result !== undefined && this.#infoFromWriter) {
-      return { ...this.#info, ...result };
+    if (this.#infoFromWriter && result?.seq === this.#infoSeq && this.#info !== undefined) {
+      const { seq: _, ...sizes } = result;
+      return { ...this.#info, ...sizes };
     }
     return this.#info;
   }
@@ -258,8 +266,10 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     this.#stopSignals?.();
     if (this.#background !== undefined) this.#background.disarm(this.#timerId);
     if (this.#writer !== undefined) {
-      this.#writer.close();
-      writersByLocation.get(this.location)?.delete(this.#writer);
+      if (!this.#writer.close()) {
+        this.#notice(`a save of "${this.name}" was still being written when it closed`);
+      }
+      writersByLocation.get(this.location)?.delete(this.#writer.pending);
     }
     this.#releaseLock?.();
     this.#throwWriterError();
@@ -344,7 +354,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
         'Nothing to save: call restore(initial) first, or pass the state to save(state)',
       );
     }
-    this.#throwWriterError();
+    if (!durable) this.#throwWriterError();
     const encoded = encodeState(this.#envelope() as unknown as Record<string, unknown>);
     const now = new Date().toISOString();
     const meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'> = {
@@ -363,15 +373,19 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     const { compression, keep } = this.#options;
     const writer = this.#writer;
     if (writer !== undefined && !durable && this.#background!.alive) {
-      writer.submit({ name: this.name, keep, compression, meta }, encoded);
+      this.#infoSeq = writer.submit({ name: this.name, keep, compression, meta }, encoded);
       this.#info = { ...meta, rawBytes: 0, storedBytes: 0, codec: '' };
       this.#infoFromWriter = true;
     } else {
       // A durable save blocks anyway, so it writes from the live state on this thread,
       // skipping the snapshot copy, once earlier background writes have landed (order).
+      // An earlier background failure does not stop this save: it is said, and this save
+      // (which supersedes it) reports its own failure, if any.
       if (writer !== undefined) {
         writer.waitSync(Number.POSITIVE_INFINITY);
-        this.#throwWriterError();
+        const earlier = writer.takeError();
+        if (earlier !== undefined)
+          this.#notice(`an earlier background save failed: ${earlier.message}`);
       }
       const parts = packCheckpoint(meta, encoded, compression);
       this.#store.write(this.name, parts, keep);

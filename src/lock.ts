@@ -5,13 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type nodeFs from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CheckpointLockedError } from './errors.js';
 import { onExit } from './hooks/exit.js';
 
 type LockFs = Pick<
   typeof nodeFs,
-  'openSync' | 'writeSync' | 'closeSync' | 'readFileSync' | 'renameSync' | 'unlinkSync'
+  'openSync' | 'writeSync' | 'closeSync' | 'readFileSync' | 'renameSync' | 'unlinkSync' | 'linkSync'
 >;
 
 interface LockRecord {
@@ -19,6 +20,8 @@ interface LockRecord {
   host: string;
   since: string;
   token: string;
+  /** Start time of the owner process, where the system tells it (Linux). */
+  start?: string;
 }
 
 interface Held {
@@ -84,35 +87,27 @@ export function acquireFileLock(path: string, name: string, fs: LockFs): () => v
     since: new Date().toISOString(),
     token: randomBytes(8).toString('hex'),
   };
+  const start = processStart(process.pid);
+  if (start !== undefined) record.start = start;
   for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      const fd = fs.openSync(path, 'wx', 0o600);
-      try {
-        fs.writeSync(fd, JSON.stringify(record));
-      } finally {
-        fs.closeSync(fd);
-      }
+    if (tryCreate(fs, path, record)) {
       held.set(path, { count: 1, token: record.token, fs });
       if (!exitHookInstalled) {
         exitHookInstalled = true;
         onExit(releaseAllSync);
       }
       return once(() => release(path));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const owner = readLock(fs, path);
     if (owner === undefined) {
-      // Being written by its creator right now, or garbage: look again shortly.
+      // Unreadable: vanished meanwhile, or garbage left by hand. Look again, then take over.
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       if (attempt < 3) continue;
-    } else if (owner.host !== record.host || isProcessAlive(owner.pid)) {
-      if (owner.pid !== process.pid || owner.host !== record.host) {
-        throw new CheckpointLockedError(
-          `Checkpoint "${name}" is in use by process ${owner.pid} on ${owner.host} since ${owner.since} (lock ${path}). Stop that process, or delete the lock file if it is gone.`,
-          owner,
-        );
-      }
+    } else if (!isStale(owner, record.host)) {
+      throw new CheckpointLockedError(
+        `Checkpoint "${name}" is in use by process ${owner.pid} on ${owner.host} since ${owner.since} (lock ${path}). Stop that process, or delete the lock file if it is gone.`,
+        owner,
+      );
     }
     takeOver(fs, path, owner);
   }
@@ -122,8 +117,72 @@ export function acquireFileLock(path: string, name: string, fs: LockFs): () => v
   });
 }
 
-// Moves a stale lock aside and removes it. If another process took the lock over between our
-// read and the rename, the moved file is not the one we judged stale: put it back.
+// The lock appears complete or not at all: written to a temp file, then linked into place
+// (link fails if the name exists, where a plain create would expose an empty file).
+function tryCreate(fs: LockFs, path: string, record: LockRecord): boolean {
+  const temp = `${path}.tmp-${process.pid}-${record.token}`;
+  const fd = fs.openSync(temp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, JSON.stringify(record));
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.linkSync(temp, path);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP') throw err;
+    // No hard links here (some network or FAT file systems): exclusive create instead.
+    return createExclusive(fs, path, record);
+  } finally {
+    try {
+      fs.unlinkSync(temp);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function createExclusive(fs: LockFs, path: string, record: LockRecord): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    fs.writeSync(fd, JSON.stringify(record));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return true;
+}
+
+// Only a lock of this host can be judged: its process is gone, or its pid now belongs to
+// another process (pids are reused, often and soon in containers).
+function isStale(owner: LockRecord, host: string): boolean {
+  if (owner.host !== host) return false;
+  // Our own pid on a lock we do not hold: left by an earlier process that had this pid.
+  if (owner.pid === process.pid || !isProcessAlive(owner.pid)) return true;
+  return owner.start !== undefined && owner.start !== processStart(owner.pid);
+}
+
+/** Start time of a process (Linux: clock ticks since boot, from /proc), to tell pid reuse. */
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+// Moves a stale lock aside and removes it. If another process replaced it between our read
+// and the rename, the moved file is not the one we judged stale: put it back with link(),
+// which, unlike rename(), cannot overwrite a lock created meanwhile.
 function takeOver(fs: LockFs, path: string, stale: LockRecord | undefined): void {
   const aside = `${path}.stale-${process.pid}`;
   try {
@@ -134,11 +193,10 @@ function takeOver(fs: LockFs, path: string, stale: LockRecord | undefined): void
   const moved = readLock(fs, aside);
   if (stale !== undefined && moved?.token !== stale.token) {
     try {
-      fs.renameSync(aside, path);
+      fs.linkSync(aside, path);
     } catch {
-      // Best effort: the next attempt reads whatever is there now.
+      // A newer lock is in place: the next attempt reads it.
     }
-    return;
   }
   try {
     fs.unlinkSync(aside);

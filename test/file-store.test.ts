@@ -115,7 +115,7 @@ function faultyFs(): { fs: FileSystem; faults: Faults } {
     ...nodeFs,
     openSync: ((path: nodeFs.PathLike, flags?: nodeFs.OpenMode, m?: nodeFs.Mode | null) => {
       const p = String(path);
-      const isTemp = p.includes('.tmp-');
+      const isTemp = p.includes('.ckpt.tmp-'); // a save's temp file (not a lock's)
       if (isTemp && faults.openError !== undefined) throw errno(faults.openError, 'open', p);
       const fd = nodeFs.openSync(path, flags ?? 'r', m);
       if (isTemp) {

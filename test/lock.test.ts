@@ -147,6 +147,7 @@ describe('checkpoint lock', () => {
       host: hostname(),
       since: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       token: expect.stringMatching(/^[0-9a-f]{16}$/),
+      start: expect.stringMatching(/^\d+$/), // process start time: tells a reused pid
     });
 
     const construct = () => new Checkpoint({ name: 'job', dir, log: false, signals: false });
@@ -224,6 +225,38 @@ describe('checkpoint lock', () => {
     openCheckpoint(dir);
     expect(readLock(dir).pid).toBe(process.pid);
     expect(readLock(dir).token).not.toBe('ab');
+  });
+
+  it('a lock whose pid now belongs to another process (pid reuse) is taken over', () => {
+    const dir = tempDir();
+    // Pid 1 is alive, but it started long before this "owner" said it did.
+    writeFileSync(
+      join(dir, 'job.lock'),
+      JSON.stringify({
+        pid: 1,
+        host: hostname(),
+        since: '2024-01-01T00:00:00.000Z',
+        token: 'cd',
+        start: '999999999999',
+      }),
+    );
+    openCheckpoint(dir);
+    expect(readLock(dir).pid).toBe(process.pid);
+  });
+
+  it('a lock with our own pid that we do not hold (an earlier process with this pid) is taken over', () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'job.lock'),
+      JSON.stringify({
+        pid: process.pid,
+        host: hostname(),
+        since: '2024-01-01T00:00:00.000Z',
+        token: 'ef',
+      }),
+    );
+    openCheckpoint(dir);
+    expect(readLock(dir).token).not.toBe('ef');
   });
 
   it.each([

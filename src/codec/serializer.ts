@@ -198,10 +198,14 @@ class StateInspector {
     }
   }
 
+  // for...of, not arr[i]: an optimized indexed load seen with several array kinds makes V8
+  // generalize the user's arrays (small integers to doubles, packed to holey), which slows
+  // their code and bloats later saves.
   #visitArray(arr: unknown[]): void {
-    for (let i = 0; i < arr.length; i++) {
-      const child = arr[i];
+    let i = 0;
+    for (const child of arr) {
       if (needsVisit(child)) this.#visitChild(i, child);
+      i++;
     }
   }
 
@@ -277,7 +281,7 @@ function hasObjectEntry(map: Map<unknown, unknown>): boolean {
 }
 
 function hasObjectItem(arr: unknown[]): boolean {
-  for (let i = 0; i < arr.length; i++) if (needsVisit(arr[i])) return true;
+  for (const item of arr) if (needsVisit(item)) return true;
   return false;
 }
 
@@ -429,8 +433,10 @@ export function decodeState(
 }
 
 function applyFixups(root: unknown, fixups: readonly Fixup[]): void {
+  // Entries of each Map/Set on a path, listed once: fixups through a big Map stay linear.
+  const entries = new Map<object, [unknown, unknown][]>();
   for (const fixup of fixups) {
-    const target = resolvePath(root, fixup.p);
+    const target = resolvePath(root, fixup.p, entries);
     if ('c' in fixup) {
       const proto = registeredPrototype(fixup.c);
       if (proto === undefined) {
@@ -442,8 +448,18 @@ function applyFixups(root: unknown, fixups: readonly Fixup[]): void {
     } else if ('n' in fixup) {
       Object.setPrototypeOf(target, null);
     } else {
-      Object.assign(target, fixup.e);
-      if (fixup.name !== undefined) {
+      if (!(target instanceof Error))
+        throw new Error('error fixup on a value that is not an error');
+      // defineProperty, not assignment: a key named `__proto__` stays data.
+      for (const [key, value] of Object.entries(fixup.e ?? {})) {
+        Object.defineProperty(target, key, {
+          value,
+          writable: true,
+          configurable: true,
+          enumerable: true,
+        });
+      }
+      if (typeof fixup.name === 'string') {
         Object.defineProperty(target, 'name', {
           value: fixup.name,
           writable: true,
@@ -455,12 +471,19 @@ function applyFixups(root: unknown, fixups: readonly Fixup[]): void {
   }
 }
 
-function resolvePath(root: unknown, steps: readonly Step[]): object {
+function resolvePath(
+  root: unknown,
+  steps: readonly Step[],
+  cache: Map<object, [unknown, unknown][]>,
+): object {
   let node = root;
   for (const step of steps) {
     if (typeof step === 'object') {
-      const entries = [...(node as Map<unknown, unknown> | Set<unknown>).entries()];
-      const entry = entries['m' in step ? step.m : step.s];
+      if (!(node instanceof Map || node instanceof Set))
+        throw new Error('fixup path does not resolve');
+      let list = cache.get(node);
+      if (list === undefined) cache.set(node, (list = [...node.entries()]));
+      const entry = list['m' in step ? step.m : step.s];
       node = 'm' in step ? entry?.[step.k ? 0 : 1] : entry?.[0];
     } else {
       // Own data only: a key named `__proto__` is data, never the prototype.

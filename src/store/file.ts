@@ -238,17 +238,27 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       return acquireFileLock(join(dir, `${safeFileName(name)}.lock`), name, fs);
     },
     cleanup(name) {
-      const prefix = `${safeFileName(name)}${EXTENSION}.`;
+      // Exactly this name's leftovers: `<name>.ckpt.tmp-<pid>-<hex>` (a save),
+      // `<name>.ckpt.1.tmp-<pid>` (a staged generation), `<name>.lock.tmp-<pid>-<hex>` and
+      // `<name>.lock.stale-<pid>` (a lock being taken), not those of a name that extends it.
+      const base = escapeRegExp(safeFileName(name));
+      const leftover = new RegExp(
+        `^${base}(?:\\.ckpt(?:\\.1)?\\.tmp-(\\d+)(?:-[0-9a-f]+)?|\\.lock\\.(?:tmp|stale)-(\\d+)(?:-[0-9a-f]+)?)$`,
+      );
       for (const entry of listDir()) {
-        const match = /(?:^|\.)tmp-(\d+)(?:-[0-9a-f]+)?$/.exec(entry);
-        if (!entry.startsWith(prefix) || match === null) continue;
-        const pid = Number(match[1]);
+        const match = leftover.exec(entry);
+        if (match === null) continue;
+        const pid = Number(match[1] ?? match[2]);
         if (pid === process.pid || !isProcessAlive(pid)) {
           ignoreErrors(() => fs.unlinkSync(join(dir, entry)));
         }
       }
     },
   };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 export function isErrno(err: unknown, code: string): boolean {

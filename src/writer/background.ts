@@ -46,7 +46,8 @@ export class Background {
       name: 'resumable-state',
     });
     this.#worker.on('message', (message: FromBackground) => {
-      if (message.type === 'signals-unavailable') this.#installFallback();
+      if (message.type === 'signal') this.#onIdleSignal(message.signal);
+      else this.#installFallback();
     });
     this.#worker.on('error', (err) => {
       this.#alive = false;
@@ -65,7 +66,7 @@ export class Background {
 
   /** False once the thread has died; saves then run on the calling thread. */
   get alive(): boolean {
-    return this.#alive;
+    return this.#alive && Atomics.load(this.control, Control.DEAD) === 0;
   }
 
   /** Hands a staged snapshot to the thread. */
@@ -104,6 +105,19 @@ export class Background {
     };
   }
 
+  // The main thread is idle (the message got through): if the user listens to this signal,
+  // their listener runs now and decides; the background thread must not end the process.
+  #onIdleSignal(signal: number): void {
+    if (this.#userListeners(signal) > 0) Atomics.store(this.control, Control.SIGNAL_HANDLED, 2);
+  }
+
+  #userListeners(signal: number): number {
+    const name = SIGNAL_NAMES[signal];
+    if (name === undefined) return 0;
+    const ours = this.#fallbackListeners.get(name);
+    return process.listeners(name).filter((l) => l !== ours).length;
+  }
+
   /**
    * Called at a step boundary (sync(), a loop step) once a signal is pending: runs the
    * signal handlers (each saves its state), then exits with 128 + signal, unless the user
@@ -123,14 +137,11 @@ export class Background {
         process.stderr.write(`resumable-state: save on signal failed: ${String(err)}\n`);
       }
     }
-    const name = SIGNAL_NAMES[signal];
-    const ours = name === undefined ? undefined : this.#fallbackListeners.get(name);
-    const others =
-      name === undefined ? 0 : process.listeners(name).filter((l) => l !== ours).length;
-    if (others === 0) process.exit(128 + signal);
-    // The user's own listener takes over; be ready for the next signal.
+    if (this.#userListeners(signal) === 0) process.exit(128 + signal);
+    // The user's own listener takes over (SIGNAL_HANDLED stays set, so the background
+    // thread leaves the process alone); be ready to save again on the next signal.
+    Atomics.store(this.control, Control.SIGNAL_HANDLED, 2);
     Atomics.store(this.control, Control.SIGNAL, 0);
-    Atomics.store(this.control, Control.SIGNAL_HANDLED, 0);
     this.#handling = false;
   }
 

@@ -9,10 +9,15 @@
 export const Control = {
   /** Signal number received by the background thread, 0 if none. */
   SIGNAL: 0,
-  /** Set by the main thread once it has started to handle that signal. */
+  /**
+   * Set by the main thread once it acts on that signal (1), or leaves it to the user's own
+   * listeners (2); either way the background thread does not end the process itself.
+   */
   SIGNAL_HANDLED: 1,
+  /** Set when the background thread has died: writes can no longer be waited for. */
+  DEAD: 2,
   /** Length of the control array. */
-  LENGTH: 2,
+  LENGTH: 3,
 } as const;
 
 /** Signals that save and exit, with their numbers on Linux and macOS. */
@@ -33,15 +38,21 @@ export const Status = {
   DONE: 2,
   /** Sequence number of the last failed write. */
   FAILED: 3,
-  /** Byte length of the JSON report of the last successful write, at RESULT_AT. */
-  RESULT_LENGTH: 4,
-  /** Byte length of the JSON report of the last failed write, at ERROR_AT. */
-  ERROR_LENGTH: 5,
-  RESULT_AT: 32,
-  ERROR_AT: 32 + 1024,
+  /** Report of the last successful write (seq, sizes, codec). */
+  RESULT: { version: 4, length: 5, at: 32, bytes: 1024 },
+  /** Report of the last failed write (error class, code, message, cause). */
+  ERROR: { version: 6, length: 7, at: 32 + 1024, bytes: 8192 },
   /** Total bytes of the status buffer. */
   BYTES: 32 + 1024 + 8192,
 } as const;
+
+/** Where a JSON report lives in the status buffer, guarded by a seqlock version. */
+export interface ReportArea {
+  version: number;
+  length: number;
+  at: number;
+  bytes: number;
+}
 
 export const Slot = { FREE: 0, FILLING: -1, CLAIMED: -2 } as const;
 
@@ -64,6 +75,8 @@ export interface SnapshotDescriptor {
 
 /** What the background thread reports after a write. */
 export interface WriteResult {
+  /** Sequence number of the snapshot written. */
+  seq: number;
   rawBytes: number;
   storedBytes: number;
   codec: string;
@@ -99,7 +112,9 @@ export type ToBackground =
       due: Int32Array;
     };
 
-export type FromBackground = { type: 'signals-unavailable'; reason: string };
+export type FromBackground =
+  | { type: 'signal'; signal: number }
+  | { type: 'signals-unavailable'; reason: string };
 
 export interface BackgroundData {
   control: Int32Array;

@@ -17,6 +17,7 @@ import {
   Control,
   type ErrorReport,
   type FromBackground,
+  type ReportArea,
   SIGNALS,
   Slot,
   Status,
@@ -37,6 +38,25 @@ const timers = new Map<number, { timer: NodeJS.Timeout; flag: Int32Array }>();
 let handles: SignalHandle[] = [];
 
 const post = (message: FromBackground) => port.postMessage(message);
+/** Node's setTimeout holds at most 2^31 - 1 ms; longer intervals are waited in steps. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+// Reading signal_wrap prints a deprecation warning (DEP0111) that is ours, not the user's.
+const emitWarning = process.emitWarning;
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const code = typeof rest[0] === 'object' ? (rest[0] as { code?: string } | null)?.code : rest[1];
+  if (code === 'DEP0111') return;
+  (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
+}) as typeof process.emitWarning;
+
+// Anything unexpected here must not leave the main thread waiting for writes forever.
+function fatal(err: unknown): void {
+  Atomics.store(control, Control.DEAD, 1);
+  process.stderr.write(`resumable-state: background thread failed: ${String(err)}\n`);
+  process.exit(1);
+}
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
 
 function raise(flag: Int32Array): void {
   Atomics.store(flag, 0, 1);
@@ -46,8 +66,6 @@ function startSignals(): void {
   if (handles.length > 0) return;
   let Signal: new () => SignalHandle;
   try {
-    // The deprecation warning would reach the user's stderr; this thread prints nothing.
-    process.emitWarning = () => {};
     ({ Signal } = (
       process as unknown as { binding(name: string): { Signal: new () => SignalHandle } }
     ).binding('signal_wrap'));
@@ -73,6 +91,8 @@ function onSignal(signal: number): void {
   Atomics.store(control, Control.SIGNAL, signal);
   // Every due flag goes up so the next sync() anywhere takes its slow path and sees it.
   for (const { flag } of timers.values()) raise(flag);
+  // An idle main thread hears of it at once (and lets the user's own listeners decide).
+  post({ type: 'signal', signal });
   // If the main thread never reaches a sync() or an idle moment, end the process anyway,
   // as the signal would have without us: default action first, SIGKILL as the last resort.
   setTimeout(() => {
@@ -85,14 +105,11 @@ function onSignal(signal: number): void {
 
 port.on('message', (message: ToBackground) => {
   switch (message.type) {
-    case 'arm': {
+    case 'arm':
       clearTimeout(timers.get(message.id)?.timer);
-      const { flag, id } = message;
-      const timer = setTimeout(() => raise(flag), message.delay);
-      timers.set(id, { timer, flag });
-      if (Atomics.load(control, Control.SIGNAL) !== 0) raise(flag);
+      arm(message.id, message.flag, message.delay);
+      if (Atomics.load(control, Control.SIGNAL) !== 0) raise(message.flag);
       break;
-    }
     case 'disarm':
       clearTimeout(timers.get(message.id)?.timer);
       timers.delete(message.id);
@@ -103,10 +120,19 @@ port.on('message', (message: ToBackground) => {
       break;
     case 'write':
       // One write at a time, in order: a later snapshot of a checkpoint lands after an earlier one.
-      queue = queue.then(() => write(message));
+      queue = queue.then(() => write(message)).catch(fatal);
       break;
   }
 });
+
+function arm(id: number, flag: Int32Array, delay: number): void {
+  const step = Math.min(delay, MAX_TIMEOUT);
+  const timer = setTimeout(() => {
+    if (delay > step) arm(id, flag, delay - step);
+    else raise(flag);
+  }, step);
+  timers.set(id, { timer, flag });
+}
 
 let queue: Promise<void> = Promise.resolve();
 const stores = new Map<string, Promise<CheckpointStore>>();
@@ -138,9 +164,9 @@ async function write(message: Extract<ToBackground, { type: 'write' }>): Promise
       meta: { rawBytes: number; storedBytes: number; codec: string };
     };
     const { rawBytes, storedBytes, codec } = header.meta;
-    report(status, Status.RESULT_AT, Status.RESULT_LENGTH, { rawBytes, storedBytes, codec });
+    report(status, Status.RESULT, { seq, rawBytes, storedBytes, codec });
   } catch (err) {
-    report(status, Status.ERROR_AT, Status.ERROR_LENGTH, describeError(err));
+    report(status, Status.ERROR, describeError(err));
     Atomics.store(status, Status.FAILED, seq);
     raise(message.due);
   }
@@ -149,16 +175,24 @@ async function write(message: Extract<ToBackground, { type: 'write' }>): Promise
   Atomics.notify(status, Status.DONE);
 }
 
-function report(status: Int32Array, at: number, lengthIndex: number, value: object): void {
-  const room = (lengthIndex === Status.RESULT_LENGTH ? Status.ERROR_AT : Status.BYTES) - at;
+/**
+ * Writes a JSON report into its area of the status buffer under a seqlock: the version is
+ * odd while writing, so a reader retries instead of parsing half-written bytes.
+ */
+function report(status: Int32Array, area: ReportArea, value: object): void {
+  const room = area.bytes;
   let json = Buffer.from(JSON.stringify(value), 'utf8');
-  if (json.byteLength > room) {
-    json = Buffer.from(
-      JSON.stringify({ name: 'Error', message: json.toString().slice(0, room / 2) }),
-    );
+  // Too long (a huge name or message): keep a prefix of the message that fits, in bytes.
+  for (let keep = room / 2; json.byteLength > room; keep = Math.floor(keep / 2)) {
+    const text = Buffer.from(String((value as { message?: unknown }).message ?? ''))
+      .subarray(0, keep)
+      .toString();
+    json = Buffer.from(JSON.stringify({ ...value, message: text, name: 'Error' }), 'utf8');
   }
-  new Uint8Array(status.buffer, at, json.byteLength).set(json);
-  Atomics.store(status, lengthIndex, json.byteLength);
+  Atomics.add(status, area.version, 1);
+  new Uint8Array(status.buffer, area.at, json.byteLength).set(json);
+  Atomics.store(status, area.length, json.byteLength);
+  Atomics.add(status, area.version, 1);
 }
 
 function describeError(err: unknown): ErrorReport {

@@ -10,6 +10,7 @@ import { onExit } from '../hooks/exit.js';
 import type { Background } from './background.js';
 import {
   type ErrorReport,
+  type ReportArea,
   Slot,
   type SnapshotDescriptor,
   Status,
@@ -21,20 +22,57 @@ import { stageSnapshot } from './staging.js';
 /** How long the exit hook waits for a write in flight. */
 const EXIT_WAIT_MS = 30_000;
 
+/**
+ * What it takes to wait for and report this checkpoint's writes: shared memory and two
+ * counters, no staging buffers. The exit hook holds only this, so a checkpoint that is never
+ * closed can still be garbage-collected with its state and buffers.
+ */
+class WriteTracker {
+  readonly status = new Int32Array(new SharedArrayBuffer(Status.BYTES));
+  /** Sequence number of the last snapshot submitted. */
+  seq = 0;
+  failuresSeen = 0;
+
+  constructor(readonly background: Background) {}
+
+  get done(): boolean {
+    return Atomics.load(this.status, Status.DONE) >= this.seq;
+  }
+
+  /** Blocks until every submitted snapshot is written, the thread died, or `timeoutMs` passed. */
+  waitSync(timeoutMs: number): boolean {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const done = Atomics.load(this.status, Status.DONE);
+      if (done >= this.seq) return true;
+      const left = deadline - Date.now();
+      if (left <= 0 || !this.background.alive) return false;
+      Atomics.wait(this.status, Status.DONE, done, Math.min(left, 100));
+    }
+  }
+
+  /** The error of a failed write not reported yet, rebuilt with its class, code and cause. */
+  takeError(): CheckpointError | undefined {
+    const failed = Atomics.load(this.status, Status.FAILED);
+    if (failed <= this.failuresSeen) return undefined;
+    this.failuresSeen = failed;
+    return rebuildError(readReport(this.status, Status.ERROR) as ErrorReport);
+  }
+}
+
 export class BackgroundWriter {
-  readonly #status = new Int32Array(new SharedArrayBuffer(Status.BYTES));
   readonly #buffers: (SharedArrayBuffer | undefined)[] = [undefined, undefined];
-  readonly #background: Background;
+  readonly #tracker: WriteTracker;
   readonly #target: StoreTarget;
   readonly #due: Int32Array;
-  #seq = 0;
-  #failuresSeen = 0;
-  #removeExitHook: (() => void) | undefined;
+  readonly #removeExitHook: () => void;
 
-  constructor(background: Background, target: StoreTarget, due: Int32Array) {
-    this.#background = background;
+  constructor(background: Background, target: StoreTarget, due: Int32Array, name: string) {
+    const tracker = new WriteTracker(background);
+    this.#tracker = tracker;
     this.#target = target;
     this.#due = due;
+    this.#removeExitHook = onExit(() => flushAtExit(tracker, name));
   }
 
   /** Stages `encoded` and queues it; returns its sequence number. */
@@ -42,72 +80,69 @@ export class BackgroundWriter {
     const slot = this.#takeSlot();
     const data = stageSnapshot(this.#buffers[slot], descriptor, encoded);
     this.#buffers[slot] = data;
-    const seq = ++this.#seq;
-    Atomics.store(this.#status, Status.SLOTS + slot, seq);
-    this.#background.postWrite({
+    const tracker = this.#tracker;
+    const seq = ++tracker.seq;
+    Atomics.store(tracker.status, Status.SLOTS + slot, seq);
+    tracker.background.postWrite({
       type: 'write',
-      status: this.#status,
+      status: tracker.status,
       slot,
       seq,
       data,
       target: this.#target,
       due: this.#due,
     });
-    this.#removeExitHook ??= onExit(() => this.waitSync(EXIT_WAIT_MS));
     return seq;
   }
 
   // A free slot, or the queued one taken back (its snapshot is superseded). The background
   // thread holds at most one slot, so one of the two is always free or queued.
   #takeSlot(): number {
+    const { status } = this.#tracker;
     for (;;) {
       for (const slot of [0, 1]) {
         const i = Status.SLOTS + slot;
-        if (Atomics.compareExchange(this.#status, i, Slot.FREE, Slot.FILLING) === Slot.FREE)
-          return slot;
+        if (Atomics.compareExchange(status, i, Slot.FREE, Slot.FILLING) === Slot.FREE) return slot;
       }
       for (const slot of [0, 1]) {
         const i = Status.SLOTS + slot;
-        const queued = Atomics.load(this.#status, i);
-        if (
-          queued > 0 &&
-          Atomics.compareExchange(this.#status, i, queued, Slot.FILLING) === queued
-        ) {
+        const queued = Atomics.load(status, i);
+        if (queued > 0 && Atomics.compareExchange(status, i, queued, Slot.FILLING) === queued) {
           return slot;
         }
       }
       // Both claimed or changing under us: the background thread is finishing; wait a moment.
-      Atomics.wait(this.#status, Status.DONE, Atomics.load(this.#status, Status.DONE), 5);
+      Atomics.wait(status, Status.DONE, Atomics.load(status, Status.DONE), 5);
     }
   }
 
-  /** True while a submitted snapshot is not yet written. */
-  get busy(): boolean {
-    return Atomics.load(this.#status, Status.DONE) < this.#seq;
+  /**
+   * What another instance at the same location waits on before reading or cleaning up:
+   * small, so holding it does not keep this writer's buffers alive.
+   */
+  get pending(): { waitSync(timeoutMs: number): boolean } {
+    return this.#tracker;
   }
 
-  /** Blocks until every submitted snapshot is written or `timeoutMs` passed; true if done. */
+  /** Blocks until every submitted snapshot is written, the thread died, or `timeoutMs` passed. */
   waitSync(timeoutMs: number): boolean {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const done = Atomics.load(this.#status, Status.DONE);
-      if (done >= this.#seq) return true;
-      const left = deadline - Date.now();
-      if (left <= 0 || !this.#background.alive) return false;
-      Atomics.wait(this.#status, Status.DONE, done, Math.min(left, 100));
-    }
+    return this.#tracker.waitSync(timeoutMs);
   }
 
-  /** Resolves once every submitted snapshot is written. */
+  /** Resolves once every submitted snapshot is written (or the thread died). */
   async wait(): Promise<void> {
-    const target = this.#seq;
+    const { status, background } = this.#tracker;
+    const target = this.#tracker.seq;
     // Atomics.waitAsync does not keep the event loop alive on its own.
     const keepAlive = setInterval(() => {}, 60_000);
     try {
       for (;;) {
-        const done = Atomics.load(this.#status, Status.DONE);
-        if (done >= target || !this.#background.alive) return;
-        const waited = Atomics.waitAsync(this.#status, Status.DONE, done, 1000);
+        const done = Atomics.load(status, Status.DONE);
+        if (done >= target) return;
+        if (!background.alive) {
+          throw new StoreError('The background thread died before the save was written');
+        }
+        const waited = Atomics.waitAsync(status, Status.DONE, done, 1000);
         if (waited.async) await waited.value;
       }
     } finally {
@@ -117,31 +152,47 @@ export class BackgroundWriter {
 
   /** The error of a failed write not reported yet, rebuilt with its class, code and cause. */
   takeError(): CheckpointError | undefined {
-    const failed = Atomics.load(this.#status, Status.FAILED);
-    if (failed <= this.#failuresSeen) return undefined;
-    this.#failuresSeen = failed;
-    const report = this.#read(Status.ERROR_AT, Status.ERROR_LENGTH) as ErrorReport;
-    return rebuildError(report);
+    return this.#tracker.takeError();
   }
 
   /** Sizes and codec of the last successful write. */
   lastResult(): WriteResult | undefined {
-    if (Atomics.load(this.#status, Status.RESULT_LENGTH) === 0) return undefined;
-    return this.#read(Status.RESULT_AT, Status.RESULT_LENGTH) as WriteResult;
+    if (Atomics.load(this.#tracker.status, Status.RESULT.length) === 0) return undefined;
+    return readReport(this.#tracker.status, Status.RESULT) as WriteResult;
   }
 
-  #read(at: number, lengthIndex: number): unknown {
-    const length = Atomics.load(this.#status, lengthIndex);
-    return JSON.parse(
-      Buffer.from(new Uint8Array(this.#status.buffer, at, length)).toString('utf8'),
-    );
+  /** Waits for writes in flight (bounded), drops the staging buffers and the exit hook. */
+  close(): boolean {
+    const done = this.waitSync(EXIT_WAIT_MS);
+    this.#removeExitHook();
+    this.#buffers.fill(undefined);
+    return done;
   }
+}
 
-  /** Waits for writes in flight (bounded) and stops the exit hook. */
-  close(): void {
-    this.waitSync(EXIT_WAIT_MS);
-    this.#removeExitHook?.();
-    this.#removeExitHook = undefined;
+// At exit, pending writes are waited for; a failure or a timeout is said on stderr and
+// makes the exit code 1, since nobody is left to catch it.
+function flushAtExit(tracker: WriteTracker, name: string): void {
+  const finished = tracker.waitSync(EXIT_WAIT_MS);
+  const error = tracker.takeError();
+  let problem: string | undefined;
+  if (error !== undefined) problem = `the last save of "${name}" failed: ${error.message}`;
+  else if (!finished) problem = `the last save of "${name}" did not finish before exit`;
+  if (problem === undefined) return;
+  process.stderr.write(`resumable-state: ${problem}\n`);
+  if (!process.exitCode) process.exitCode = 1;
+}
+
+/** Reads a JSON report written under a seqlock (retries while the writer is mid-update). */
+function readReport(status: Int32Array, area: ReportArea): unknown {
+  for (;;) {
+    const before = Atomics.load(status, area.version);
+    if (before % 2 === 0) {
+      const length = Atomics.load(status, area.length);
+      const bytes = Buffer.from(new Uint8Array(status.buffer, area.at, length));
+      if (Atomics.load(status, area.version) === before) return JSON.parse(bytes.toString('utf8'));
+    }
+    Atomics.wait(status, area.version, Atomics.load(status, area.version), 1);
   }
 }
 
