@@ -137,7 +137,70 @@ describe('background writes', () => {
   });
 });
 
+describe('failures nobody is left to catch', () => {
+  test('a background save failing at exit is said on stderr and makes the exit code 1', () => {
+    const dir = tempDir();
+    const run = spawnSync(process.execPath, [fixture('exit-fail.mjs'), dir], { encoding: 'utf8' });
+    expect(run.stdout).toBe('true\n');
+    expect(run.stderr).toMatch(
+      /^resumable-state: the last save of "blocked" failed: Cannot save checkpoint "blocked" at .*blocked\.ckpt: EISDIR/,
+    );
+    expect(run.status).toBe(1);
+  });
+
+  test('a failure with a huge message is reported, truncated, and the next save works', async () => {
+    const dir = tempDir();
+    const name = '実験'.repeat(3000);
+    const chp = new Checkpoint<{ n: number }>({
+      name,
+      store: faultyFileStore(dir),
+      interval: 0,
+      signals: false,
+      log: false,
+    });
+    const s = chp.restore({ n: 1 });
+    writeFileSync(join(dir, 'FAIL'), '');
+    chp.sync();
+    const failure = await chp.flush().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(StoreError);
+    expect((failure as Error).message.startsWith(`Cannot save checkpoint "実験実験`)).toBe(true);
+    rmSync(join(dir, 'FAIL'));
+    s.n = 2;
+    chp.save();
+    expect(chp.info?.saves).toBe(2);
+    chp.close();
+  });
+
+  test('an interval longer than a timer can hold (30 days) is not due after 100 ms', async () => {
+    const dir = tempDir();
+    const chp = new Checkpoint({ name: 'month', dir, interval: '30d', signals: false, log: false });
+    chp.restore({ a: 1 });
+    await sleep(100);
+    expect(chp.sync()).toBe(false);
+    chp.close();
+  });
+});
+
 describe('signals', () => {
+  test("the user's own SIGTERM listener decides: it runs once and the process is not killed", async () => {
+    const dir = tempDir();
+    const { child } = await start([fixture('user-listener.mjs'), dir]);
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
+    await sleep(200);
+    child.kill('SIGTERM');
+    const result = await exited(child);
+    expect(result).toEqual({ code: 0, signal: null });
+    expect(out).toMatch(/^draining\ndrained at \d+\n$/);
+    // Saved at the first sync() after the signal, before the listener's own exit.
+    expect(readSaved(dir, 'own').meta.saves).toBe(1);
+  });
+
   test.each([
     ['SIGTERM', 'async', 143],
     ['SIGINT', 'async', 130],

@@ -130,6 +130,9 @@ export class Background {
     if (signal === 0 || this.#handling) return;
     this.#handling = true;
     Atomics.store(this.control, Control.SIGNAL_HANDLED, 1);
+    // Cleared before the saves re-arm their timers, so the background thread does not take
+    // the old signal for a new one and raise their flags again.
+    Atomics.store(this.control, Control.SIGNAL, 0);
     for (const handler of [...this.#signalHandlers]) {
       try {
         handler(signal);
@@ -141,7 +144,6 @@ export class Background {
     // The user's own listener takes over (SIGNAL_HANDLED stays set, so the background
     // thread leaves the process alone); be ready to save again on the next signal.
     Atomics.store(this.control, Control.SIGNAL_HANDLED, 2);
-    Atomics.store(this.control, Control.SIGNAL, 0);
     this.#handling = false;
   }
 
