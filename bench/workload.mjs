@@ -1,0 +1,417 @@
+// One workload in a process of its own, so big allocations of one never weigh on another:
+//   node --expose-gc bench/workload.mjs S1 [--runs 5] [--quick] [--budget 25]
+//   node --expose-gc bench/workload.mjs S1 --mode memory-ours | memory-v8gzip
+// Prints progress on stderr and one `@@result {json}` line on stdout for bench/run.mjs.
+import { randomFillSync } from 'node:crypto';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import v8 from 'node:v8';
+import zlib from 'node:zlib';
+import {
+  distUrl,
+  freshDir,
+  gc,
+  median,
+  now,
+  parseArgs,
+  RESULT_PREFIX,
+  removeDir,
+  verify,
+  workload,
+} from './common.mjs';
+
+const { Checkpoint } = await import(distUrl());
+const args = parseArgs(process.argv.slice(2));
+const id = args.positional[0];
+const log = (message) => process.stderr.write(`  [${id}] ${message}\n`);
+const options = (dir, interval = 0) => ({
+  name: 'bench',
+  dir,
+  interval,
+  signals: false,
+  log: false,
+});
+
+/** Forces a file's dirty pages to disk outside a timed region, so they burden no later run. */
+function settle(path) {
+  const fd = openSync(path, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+}
+
+// ---------------------------------------------------------------------------------------
+// Timings
+
+/** Our save, sync pause, restore (in a fresh folder); returns one sample of each. */
+async function measureOurs(w) {
+  const sample = {};
+  const dir = freshDir();
+  gc();
+  const chp = new Checkpoint(options(dir));
+  chp.restore(w.state); // nothing saved yet: tracks w.state itself
+  let t = now();
+  chp.save(); // the first save of this checkpoint
+  sample.saveFirst = now() - t;
+  chp.save(); // untimed: from the next one on, each save also drops the oldest generation
+  gc();
+  t = now();
+  chp.save(); // the steady state of a long computation (keep: 2)
+  sample.saveRepeat = now() - t;
+
+  // interval 0: every sync() is due. Time the call itself (the main-thread pause), then
+  // wait outside the timing until the background write is durable.
+  for (const [pause, durable] of [
+    ['syncPauseFirst', 'syncToDurableFirst'], // the first sync() of a checkpoint
+    ['syncPause', 'syncToDurable'], // a later one, once the first has landed
+  ]) {
+    gc();
+    t = now();
+    const started = chp.sync();
+    sample[pause] = now() - t;
+    await chp.flush();
+    sample[durable] = now() - t;
+    if (!started) throw new Error('sync() with interval 0 did not save');
+  }
+  sample.bytes = statSync(chp.location).size;
+  const info = chp.info;
+  sample.rawBytes = info?.rawBytes;
+  sample.codec = info?.codec;
+  chp.close();
+
+  // Restore in the same process (new Checkpoint + restore): the file is in the page cache.
+  gc();
+  t = now();
+  const chp2 = new Checkpoint(options(dir));
+  const restored = chp2.restore(w.initial());
+  sample.restore = now() - t;
+  if (!chp2.restored) throw new Error('restore() found nothing to restore');
+  verify(w.id, w.state, restored);
+  chp2.close();
+  removeDir(dir);
+  return sample;
+}
+
+/** Where our save and restore spend their time, using the library's internal modules. */
+async function loadInternals() {
+  const lib = {};
+  for (const module of [
+    'codec/serializer',
+    'codec/container',
+    'codec/compression',
+    'codec/checksum',
+    'writer/staging',
+    'index',
+  ]) {
+    try {
+      Object.assign(lib, await import(distUrl(`${module}.js`)));
+    } catch (err) {
+      log(`breakdown: cannot load dist/${module}.js (${err.message})`);
+    }
+  }
+  return lib;
+}
+
+/** Times `fn` into `sample[name]` when every function it needs exists; else skips it. */
+function step(sample, name, needs, fn) {
+  if (!needs.every((f) => typeof f === 'function')) return undefined;
+  try {
+    const t = now();
+    const value = fn();
+    sample[name] = now() - t;
+    return value;
+  } catch (err) {
+    log(`breakdown: ${name} skipped (${err.message})`);
+    return undefined;
+  }
+}
+
+function measureBreakdown(w, lib) {
+  const sample = {};
+  const dir = freshDir();
+  const envelope = { state: w.state, random: new lib.Random(1).getState(), tracked: {} };
+  const at = new Date().toISOString();
+  const meta = { name: 'bench', source: {}, createdAt: at, savedAt: at, saves: 1 };
+  Object.assign(meta, { library: 'bench', node: process.version, host: 'bench', pid: 1 });
+  const descriptor = { name: 'bench', keep: 2, compression: 'brotli', meta };
+  gc();
+  step(sample, 'v8serialize', [v8.serialize], () => v8.serialize(w.state));
+  gc();
+  const encoded = step(sample, 'encode', [lib.encodeState], () => lib.encodeState(envelope));
+  if (encoded === undefined) return sample;
+  const chunks = [encoded.structure, ...encoded.segments];
+  const { stageSnapshot: stage, compressChunk, crc32, packCheckpoint, fileStore } = lib;
+  const staged = step(sample, 'stageFresh', [stage], () => stage(undefined, descriptor, encoded));
+  step(sample, 'stageReused', [stage], () => stage(staged, descriptor, encoded));
+  step(sample, 'compress', [compressChunk], () => {
+    for (const chunk of chunks) compressChunk(chunk, 'brotli');
+  });
+  const parts = step(sample, 'pack', [packCheckpoint], () =>
+    packCheckpoint(meta, encoded, 'brotli'),
+  );
+  step(sample, 'crc', [crc32], () => {
+    let crc = 0;
+    for (const chunk of chunks) crc = crc32(chunk, crc);
+  });
+  const store = fileStore(dir);
+  if (parts !== undefined)
+    step(sample, 'write', [store.write], () => store.write('bench', parts, 2));
+
+  // Restore side, piece by piece: read the bytes, verify, decompress, decode.
+  const location = store.locate('bench');
+  if (parts === undefined) return sample;
+  gc();
+  const file = step(sample, 'read', [readFileSync], () => readFileSync(location));
+  step(sample, 'verify', [crc32], () => crc32(file.subarray(0, file.byteLength - 8)));
+  const pieces = step(sample, 'decompress', [lib.readHeader, lib.decompressChunk], () => {
+    const { header, bodyOffset } = lib.readHeader(file, location);
+    let offset = bodyOffset;
+    return header.chunks.map(([codec, stored, raw]) => {
+      const bytes = lib.decompressChunk(codec, file.subarray(offset, offset + stored), raw);
+      offset += stored + ((8 - (stored % 8)) % 8);
+      return bytes;
+    });
+  });
+  if (pieces !== undefined) {
+    const [structure, ...rest] = pieces;
+    const segments = rest.map((s) => s.buffer.slice(s.byteOffset, s.byteOffset + s.byteLength));
+    gc();
+    step(sample, 'decode', [lib.decodeState], () => lib.decodeState(structure, segments));
+  }
+  removeDir(dir);
+  return sample;
+}
+
+/** `writeFileSync(path, gzipSync(v8.serialize(state)))`, and back. Not durable (no fsync). */
+function measureV8Gzip(w) {
+  const dir = freshDir();
+  const path = join(dir, 'state.v8.gz');
+  gc();
+  let t = now();
+  writeFileSync(path, zlib.gzipSync(v8.serialize(w.state)));
+  const save = now() - t;
+  settle(path);
+  gc();
+  t = now();
+  const restored = v8.deserialize(zlib.gunzipSync(readFileSync(path)));
+  const load = now() - t;
+  verify(w.id, w.state, restored);
+  const bytes = statSync(path).size;
+  removeDir(dir);
+  return { save, load, bytes };
+}
+
+/** The hand-rolled JSON checkpoint (conversions included, see common.mjs). Not durable. */
+function measureJson(w) {
+  const dir = freshDir();
+  const path = join(dir, 'state.json');
+  gc();
+  let t = now();
+  writeFileSync(path, JSON.stringify(w.json.to(w.state)));
+  const save = now() - t;
+  settle(path);
+  gc();
+  t = now();
+  const restored = w.json.from(JSON.parse(readFileSync(path, 'utf8')));
+  const load = now() - t;
+  verify(w.id, w.state, restored);
+  const bytes = statSync(path).size;
+  removeDir(dir);
+  return { save, load, bytes };
+}
+
+/** The disk's own rate: write + fsync of `bytes` bytes into a new file, then close. */
+function measureDisk(bytes, payload) {
+  const dir = freshDir();
+  const path = join(dir, 'raw.bin');
+  gc();
+  const t = now();
+  const fd = openSync(path, 'wx', 0o600);
+  let offset = 0;
+  while (offset < bytes) offset += writeSync(fd, payload, offset, bytes - offset);
+  fsyncSync(fd);
+  closeSync(fd);
+  const write = now() - t;
+  removeDir(dir);
+  return { write };
+}
+
+/** Runs `fn` up to `runs` times; a slow one stops once another run would pass `budgetMs`. */
+function makeBudget(budgetMs) {
+  const spent = new Map();
+  return {
+    allows(name, run) {
+      const s = spent.get(name);
+      return run === 0 || s === undefined || s.total + s.last <= budgetMs;
+    },
+    add(name, ms) {
+      const s = spent.get(name) ?? { total: 0, last: 0 };
+      s.total += ms;
+      s.last = ms;
+      spent.set(name, s);
+    },
+  };
+}
+
+function collect(samples) {
+  const out = {};
+  for (const sample of samples) {
+    for (const [k, v] of Object.entries(sample)) (out[k] ??= []).push(v);
+  }
+  return out;
+}
+
+async function timings() {
+  log('building state');
+  const w = workload(id, args.quick);
+  // Baselines get a copy our library never touches: a save of ours can change how V8 stores
+  // the user's arrays (see sideEffect below), which must not slow or speed up a baseline.
+  const wb = workload(id, args.quick);
+  const serializedBefore = v8.serialize(w.state).byteLength;
+  // Warm-up: starts the background thread and compiles the paths, on a tiny state.
+  {
+    const dir = freshDir();
+    const chp = new Checkpoint(options(dir));
+    chp.restore({ warm: [1, 2, 3], at: new Date(), m: new Map([[1, 2]]) });
+    chp.save();
+    chp.sync();
+    await chp.flush();
+    chp.close();
+    removeDir(dir);
+  }
+  const lib = await loadInternals();
+  const budget = makeBudget(args.budget * 1000);
+  const ours = [];
+  const breakdown = [];
+  const v8gzip = [];
+  const json = [];
+  const disk = [];
+  let payload;
+  let sideEffect;
+  for (let run = 0; run < args.runs; run++) {
+    log(`run ${run + 1}/${args.runs}: ours`);
+    const sample = await measureOurs(w);
+    ours.push(sample);
+    if (run === 0)
+      sideEffect = { before: serializedBefore, after: v8.serialize(w.state).byteLength };
+    breakdown.push(measureBreakdown(w, lib));
+    // The file size varies a little between runs (a fresh seed in each checkpoint).
+    if (payload === undefined || payload.byteLength < sample.bytes) {
+      payload = randomFillSync(Buffer.allocUnsafe(Math.ceil(sample.bytes * 1.01)));
+    }
+    disk.push(measureDisk(sample.bytes, payload));
+    for (const [name, fn, into] of [
+      ['v8gzip', measureV8Gzip, v8gzip],
+      ['json', measureJson, json],
+    ]) {
+      if (!budget.allows(name, run)) continue;
+      log(`run ${run + 1}/${args.runs}: ${name}`);
+      const t = now();
+      into.push(fn(wb));
+      budget.add(name, now() - t);
+    }
+  }
+  return {
+    id,
+    quick: args.quick,
+    ours: collect(ours),
+    breakdown: collect(breakdown),
+    v8gzip: collect(v8gzip),
+    json: collect(json),
+    disk: collect(disk),
+    // v8.serialize(state) size before and after our saves: a change means a save of ours
+    // changed how V8 stores the user's values (e.g. small-integer arrays turned to doubles).
+    sideEffect,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Peak memory: the process's resident-set high-water mark (VmHWM), reset just before the
+// save through /proc/self/clear_refs, minus the resident set just before it. It counts
+// every thread (the background writer included) and every allocation, JS heap or not.
+
+function residentKiB(field) {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  if (match === null) throw new Error(`no ${field} in /proc/self/status`);
+  return Number(match[1]);
+}
+
+function resetPeak() {
+  writeFileSync('/proc/self/clear_refs', '5');
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function settleHeap() {
+  gc();
+  await sleep(200);
+  gc();
+}
+
+/** Extra resident memory (bytes) while `fn` runs: peak minus the level just before. */
+async function peakDuring(fn) {
+  await settleHeap();
+  const before = residentKiB('VmRSS');
+  resetPeak();
+  const t = now();
+  await fn();
+  const ms = now() - t;
+  const peak = residentKiB('VmHWM');
+  await settleHeap();
+  const after = residentKiB('VmRSS');
+  // The resident set can shrink during the call (a GC returns pages): no negative peaks.
+  return { peak: Math.max(0, peak - before) * 1024, retained: (after - before) * 1024, ms };
+}
+
+async function memory() {
+  log(`building state (${args.mode})`);
+  const w = workload(id, args.quick);
+  const out = { id, mode: args.mode, method: 'VmHWM (reset via /proc/self/clear_refs) - VmRSS' };
+  try {
+    resetPeak();
+  } catch (err) {
+    return { ...out, error: `cannot reset the peak RSS here: ${err.message}` };
+  }
+  if (args.mode === 'memory-ours') {
+    const dir = freshDir();
+    const chp = new Checkpoint(options(dir));
+    chp.restore(w.state);
+    await sleep(300); // the background thread has started before we measure
+    out.first = await peakDuring(() => chp.save());
+    out.repeat = await peakDuring(() => chp.save());
+    // A due sync() copies the snapshot into a staging buffer that it keeps for the next one.
+    const syncAndFlush = async () => {
+      chp.sync();
+      await chp.flush();
+    };
+    out.syncFirst = await peakDuring(syncAndFlush);
+    out.syncRepeat = await peakDuring(syncAndFlush);
+    out.rawBytes = chp.info?.rawBytes;
+    out.bytes = statSync(chp.location).size;
+    chp.close();
+    removeDir(dir);
+  } else if (args.mode === 'memory-v8gzip') {
+    const dir = freshDir();
+    const path = join(dir, 'state.v8.gz');
+    out.first = await peakDuring(() => writeFileSync(path, zlib.gzipSync(v8.serialize(w.state))));
+    out.bytes = statSync(path).size;
+    removeDir(dir);
+  } else {
+    throw new Error(`unknown --mode ${args.mode}`);
+  }
+  return out;
+}
+
+const result = args.mode === undefined ? await timings() : await memory();
+if (result.ours !== undefined) {
+  log(`our save (repeat) median ${median(result.ours.saveRepeat).toFixed(1)} ms`);
+}
+process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);
