@@ -42,6 +42,7 @@
 import { findSourceMap } from 'node:module';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describe } from './options.js';
 
 /** Progress display of one loop, from {@link LoopHost.progress}. */
 export interface LoopProgress {
@@ -270,7 +271,11 @@ function syncOrAbort(loop: Loop): void {
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
-/** `range(...)`: the value of item k is `start + k * step`. */
+/**
+ * `range(...)`: the value of item k is `start + k * step`. RangeLoop and ArrayLoop repeat
+ * their short next() on purpose: each stays a small monomorphic method on the per-item hot
+ * path, with no virtual call to fetch the item.
+ */
 class RangeLoop extends Loop implements IterableIterator<number> {
   constructor(
     host: LoopHost,
@@ -570,24 +575,13 @@ export function loopSite(boundary: Function): string {
   return `${file}:${line}:${column}`;
 }
 
-/** `` `0` (number) `` for messages. */
-function show(value: unknown): string {
-  let text: string;
-  try {
-    text = typeof value === 'string' ? `'${value}'` : String(value);
-  } catch {
-    text = Object.prototype.toString.call(value);
-  }
-  return `\`${text}\` (${value === null ? 'null' : typeof value})`;
-}
-
 function checkNumber(name: string, value: unknown, infiniteOk: boolean): number {
   if (typeof value !== 'number') {
-    throw new TypeError(`Expected \`${name}\` to be a number, got ${show(value)}`);
+    throw new TypeError(`Expected \`${name}\` to be a number, got ${describe(value)}`);
   }
   if (Number.isNaN(value) || (!infiniteOk && !Number.isFinite(value))) {
     throw new RangeError(
-      `Expected \`${name}\` to be a finite number${infiniteOk ? ' or ±Infinity' : ''}, got ${show(value)}`,
+      `Expected \`${name}\` to be a finite number${infiniteOk ? ' or ±Infinity' : ''}, got ${describe(value)}`,
     );
   }
   return value;
@@ -626,12 +620,12 @@ export function range(
   }
   step = step === undefined ? 1 : checkNumber('step', step, false);
   if (step === 0) {
-    throw new RangeError(`Expected \`step\` to be a non-zero number, got ${show(step)}`);
+    throw new RangeError(`Expected \`step\` to be a non-zero number, got ${describe(step)}`);
   }
   const n = Math.max(0, Math.ceil((end - start) / step));
   if (n > Number.MAX_SAFE_INTEGER && Number.isFinite(end)) {
     throw new RangeError(
-      `Expected the range to have at most ${Number.MAX_SAFE_INTEGER} items, got start ${show(start)}, end ${show(end)}, step ${show(step)}`,
+      `Expected the range to have at most ${Number.MAX_SAFE_INTEGER} items, got start ${describe(start)}, end ${describe(end)}, step ${describe(step)}`,
     );
   }
   const site = loopSite(boundary);
@@ -690,7 +684,7 @@ export function each<I>(
     return asyncIterableOf(() => new AsyncLoop(host, site, iterable).run());
   }
   throw new TypeError(
-    `Expected \`items\` to be an iterable or an async iterable, got ${show(items)}`,
+    `Expected \`items\` to be an iterable or an async iterable, got ${describe(items)}`,
   );
 }
 
