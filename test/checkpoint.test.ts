@@ -137,6 +137,43 @@ describe('restore', () => {
     expect([second.random.next(), second.random.next()]).toEqual(expected);
   });
 
+  test("track() saves another object's state with every save and restores it, before or after restore()", () => {
+    class Counter {
+      n = 0;
+      getState() {
+        return { n: this.n };
+      }
+      setState(state: unknown) {
+        this.n = (state as { n: number }).n;
+      }
+    }
+    const store = memoryStore();
+    const first = checkpoint({ name: 'tracked', store });
+    const engine = new Counter();
+    const other = new Counter();
+    first.track('engine', engine);
+    first.restore({ x: 1 });
+    first.track('other', other);
+    engine.n = 7;
+    other.n = 9;
+    first.save();
+
+    const second = checkpoint({ name: 'tracked', store });
+    const before = new Counter();
+    second.track('engine', before); // tracked before restore(): set when restore() runs
+    second.restore({ x: 0 });
+    expect(before.n).toBe(7);
+    const after = new Counter();
+    second.track('other', after); // tracked after restore(): set at once
+    expect(after.n).toBe(9);
+    expect(() => second.track('', after)).toThrow(
+      new TypeError('Expected `name` to be a non-empty string, got ``'),
+    );
+    expect(() => second.track('bad', {} as Counter)).toThrow(
+      new TypeError('Expected `obj` to have getState() and setState(state) methods'),
+    );
+  });
+
   test('rejects an initial value that is not an object', () => {
     const chp = checkpoint({ name: 'bad', store: memoryStore() });
     expect(() => chp.restore(5 as unknown as Record<string, unknown>)).toThrow(
