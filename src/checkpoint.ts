@@ -10,7 +10,7 @@ import {
   unpackCheckpoint,
 } from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
-import { CorruptCheckpointError } from './errors.js';
+import { CheckpointError, CorruptCheckpointError } from './errors.js';
 import { canonicalKey, hashKey } from './key.js';
 import {
   each as eachLoop,
@@ -207,6 +207,9 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   save(state?: T): void {
     if (state !== undefined) this.#state = state;
     if (!this.#options.enabled) return;
+    if (this.#closed) {
+      throw new CheckpointError(`Checkpoint "${this.name}" is closed: it no longer owns its files`);
+    }
     this.#write(true);
   }
 
@@ -221,7 +224,8 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   }
 
   #syncDue(): boolean {
-    if (!this.#options.enabled) return false;
+    // Closed: the lock is released, so nothing may be written any more.
+    if (!this.#options.enabled || this.#closed) return false;
     const background = this.#background!;
     if (background.pendingSignal !== 0) {
       background.handleSignal();

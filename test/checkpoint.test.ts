@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { Checkpoint, type CheckpointOptions, memoryStore } from '../dist/index.js';
+import { Checkpoint, CheckpointError, type CheckpointOptions, memoryStore } from '../dist/index.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'rs-chp-'));
 const open: Checkpoint<object>[] = [];
@@ -207,6 +207,18 @@ describe('save and sync', () => {
     expect(chp.sync()).toBe(true);
     expect(chp.sync()).toBe(false);
     expect(chp.info?.saves).toBe(1);
+  });
+
+  test('after close(), sync() does nothing and save() says the checkpoint is closed', () => {
+    const store = memoryStore();
+    const chp = checkpoint({ name: 'closed', store, interval: 0 });
+    chp.restore({ a: 1 });
+    chp.close();
+    expect(chp.sync()).toBe(false);
+    expect(() => chp.save()).toThrow(
+      new CheckpointError('Checkpoint "closed" is closed: it no longer owns its files'),
+    );
+    expect(store.generations('closed')).toEqual([]);
   });
 
   test('interval: 0 makes every sync() save', () => {
