@@ -188,8 +188,16 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
           (state as Record<string, unknown>)[key] = initial[key as keyof T];
       }
     }
-    this.random.setState(envelope.random);
-    restorePositions(this.#loops, envelope.loops);
+    try {
+      this.random.setState(envelope.random);
+      restorePositions(this.#loops, envelope.loops);
+    } catch (err) {
+      // Intact bytes (the checksum held) but not a state this version can continue from.
+      throw new CorruptCheckpointError(
+        `Checkpoint file ${this.location} could not be restored: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     this.#pendingTracked = envelope.tracked ?? {};
     for (const [key, obj] of this.#tracked) this.#applyTracked(key, obj);
     this.#state = state;

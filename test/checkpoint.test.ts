@@ -3,7 +3,15 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { Checkpoint, CheckpointError, type CheckpointOptions, memoryStore } from '../dist/index.js';
+import { packCheckpoint } from '../dist/codec/container.js';
+import { encodeState } from '../dist/codec/serializer.js';
+import {
+  Checkpoint,
+  CheckpointError,
+  type CheckpointOptions,
+  CorruptCheckpointError,
+  memoryStore,
+} from '../dist/index.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'rs-chp-'));
 const open: Checkpoint<object>[] = [];
@@ -171,6 +179,31 @@ describe('restore', () => {
     );
     expect(() => second.track('bad', {} as Counter)).toThrow(
       new TypeError('Expected `obj` to have getState() and setState(state) methods'),
+    );
+  });
+
+  test('an intact file whose random state is not one is CorruptCheckpointError, not a TypeError', () => {
+    const store = memoryStore();
+    const meta = {
+      name: 'odd',
+      source: {},
+      createdAt: '2026-01-01T00:00:00.000Z',
+      savedAt: new Date().toISOString(),
+      saves: 1,
+      library: 'x',
+      node: 'x',
+      host: 'x',
+      pid: 1,
+    };
+    store.write(
+      'odd',
+      packCheckpoint(meta, encodeState({ state: {}, random: 5, tracked: {} }), 'none'),
+      2,
+    );
+    const chp = checkpoint({ name: 'odd', store });
+    expect(() => chp.restore({})).toThrow(CorruptCheckpointError);
+    expect(() => chp.restore({})).toThrow(
+      /^Checkpoint file memory:odd could not be restored: Expected `state` to be a plain object, got `5`$/,
     );
   });
 
