@@ -139,12 +139,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     }
     this.#arm();
     if (this.#options.signals) {
-      // Held weakly: a checkpoint that is never closed (the seed's style) can still be freed.
-      const self = new WeakRef(this);
-      this.#stopSignals = this.#background.onSignal(() => {
-        const chp = self.deref();
-        if (chp !== undefined) chp.#saveOnSignal();
-      });
+      this.#stopSignals = this.#background.onSignal(Checkpoint.#signalHandler(new WeakRef(this)));
     }
     // Last: nothing after it may throw, or Math.random would stay routed to a dead checkpoint.
     if (this.#options.mathRandom) this.#uninstallMathRandom = installMathRandom(this.random.next);
@@ -407,6 +402,16 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     this.#createdAt = meta.createdAt;
     this.#saves = meta.saves;
     this.#arm();
+  }
+
+  // Built outside the constructor so the closure holds only the WeakRef: closures made in
+  // the constructor share its scope, which holds `this`. A checkpoint that is never closed
+  // (the seed's style) can then still be freed.
+  static #signalHandler(ref: WeakRef<Checkpoint<object>>): () => void {
+    return () => {
+      const chp = ref.deref();
+      if (chp !== undefined) chp.#saveOnSignal();
+    };
   }
 
   #saveOnSignal(): void {

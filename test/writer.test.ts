@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -172,6 +172,37 @@ describe('failures nobody is left to catch', () => {
     chp.save();
     expect(chp.info?.saves).toBe(2);
     chp.close();
+  });
+
+  test('a failure whose message and cause are longer than the report area (a long path) is reported', async () => {
+    const root = tempDir();
+    const dir = join(root, ...Array.from({ length: 12 }, (_, i) => String(i).padEnd(240, 'd')));
+    const chp = new Checkpoint({
+      name: 'lp',
+      dir,
+      interval: 0,
+      keep: 1,
+      signals: false,
+      log: false,
+    });
+    chp.restore({ x: 1 });
+    mkdirSync(chp.location, { recursive: true }); // the rename onto it fails: EISDIR
+    expect(chp.sync()).toBe(true);
+    const failure = await chp.flush().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(StoreError);
+    expect((failure as Error).message).toMatch(/^Cannot save checkpoint "lp" at \/.*…$/);
+    expect(((failure as Error).cause as NodeJS.ErrnoException).code).toBe('EISDIR');
+  });
+
+  test('checkpoints that are never closed are garbage-collected, signal handling included', () => {
+    const run = spawnSync(process.execPath, ['--expose-gc', fixture('unclosed.mjs'), tempDir()], {
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('10\n');
   });
 
   test('an interval longer than a timer can hold (30 days) is not due after 100 ms', async () => {

@@ -180,19 +180,29 @@ async function write(message: Extract<ToBackground, { type: 'write' }>): Promise
  * odd while writing, so a reader retries instead of parsing half-written bytes.
  */
 function report(status: Int32Array, area: ReportArea, value: object): void {
-  const room = area.bytes;
-  let json = Buffer.from(JSON.stringify(value), 'utf8');
-  // Too long (a huge name or message): keep a prefix of the message that fits, in bytes.
-  for (let keep = room / 2; json.byteLength > room; keep = Math.floor(keep / 2)) {
-    const text = Buffer.from(String((value as { message?: unknown }).message ?? ''))
-      .subarray(0, keep)
-      .toString();
-    json = Buffer.from(JSON.stringify({ ...value, message: text, name: 'Error' }), 'utf8');
-  }
+  const json = fitReport(value, area.bytes);
   Atomics.add(status, area.version, 1);
   new Uint8Array(status.buffer, area.at, json.byteLength).set(json);
   Atomics.store(status, area.length, json.byteLength);
   Atomics.add(status, area.version, 1);
+}
+
+// A report too long for its area (a huge name or path) keeps its class, code and the start
+// of its message; the cause keeps its code only. Always ends: the last try is short.
+function fitReport(value: object, room: number): Buffer {
+  const encode = (v: object) => Buffer.from(JSON.stringify(v), 'utf8');
+  let json = encode(value);
+  if (json.byteLength <= room) return json;
+  const { message, cause, ...rest } = value as { message?: unknown; cause?: { code?: string } };
+  const brief: Record<string, unknown> = { ...rest };
+  if (cause?.code !== undefined)
+    brief.cause = { name: 'Error', message: cause.code, code: cause.code };
+  const text = String(message ?? '');
+  for (let keep = Math.floor(room / 2); keep >= 64; keep = Math.floor(keep / 2)) {
+    json = encode({ ...brief, message: `${Buffer.from(text).subarray(0, keep).toString()}…` });
+    if (json.byteLength <= room) return json;
+  }
+  return encode({ name: 'Error', message: 'the error report was too long to keep' });
 }
 
 function describeError(err: unknown): ErrorReport {
