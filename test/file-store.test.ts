@@ -17,6 +17,7 @@ import {
   memoryStore,
   StoreError,
 } from '../dist/index.js';
+import { thrownBy } from './helpers.js';
 
 const made: string[] = [];
 const open: Checkpoint<Record<string, unknown>>[] = [];
@@ -62,16 +63,6 @@ function restoreFresh<T extends object>(name: string, dir: string, initial: T): 
   expect(chp.restored).toBe(true);
   chp.close();
   return state;
-}
-
-/** Runs `fn`, which must throw; returns what it threw. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 /** An errno error shaped like the ones node:fs throws. */

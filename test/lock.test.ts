@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Checkpoint, CheckpointError, CheckpointLockedError } from '../dist/index.js';
+import { thrownBy } from './helpers.js';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/lock/holder.mjs', import.meta.url));
 const CHILD_TIMEOUT_MS = 10_000;
@@ -48,16 +49,6 @@ interface LockRecord {
 
 const readLock = (dir: string, name = 'job'): LockRecord =>
   JSON.parse(readFileSync(join(dir, `${name}.lock`), 'utf8')) as LockRecord;
-
-/** Runs `fn`, expecting it to throw; returns what it threw. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 interface Holder {
   child: ChildProcess;

@@ -43,18 +43,6 @@ function freshDir(label: string): string {
   return dir;
 }
 
-/** mulberry32: small seeded generator, so a failing sequence of kills can be replayed. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Run {
   stdout: string;
   stderr: string;
@@ -142,7 +130,8 @@ interface Chains {
  * against `reference`; starts a new folder when a chain finished before `kills` kills.
  */
 async function killUntilDone(mode: Mode, kills: number, seed: number, reference: string) {
-  const random = generator(seed);
+  // The library's own seeded generator: a failing sequence can be replayed from its seed.
+  const random = new Random(seed).next;
   const stats: Chains = { kills: 0, terms: 0, chains: 0, starts: [] };
   while (stats.kills < kills) {
     const dir = freshDir(mode);

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unpackCheckpoint } from '../../dist/codec/container.js';
-import { Checkpoint } from '../../dist/index.js';
+import { Checkpoint, Random } from '../../dist/index.js';
 
 const SOAK = process.env.SOAK === '1';
 const KILLS = SOAK ? 1000 : 100;
@@ -40,18 +40,6 @@ afterAll(async () => {
   await Promise.allSettled(running);
   for (const dir of made) rmSync(dir, { recursive: true, force: true });
 });
-
-/** mulberry32: small seeded generator, so a failing sequence of delays can be replayed. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const hash = (i: number): string =>
   createHash('sha256').update(`state-${i}`).digest('hex').slice(0, 16);
@@ -157,7 +145,8 @@ interface ChainResult {
 
 /** Kills the saver `kills` times in one folder; checks the checkpoint after each kill. */
 async function killChain(chain: Chain, kills: number, seed: number): Promise<ChainResult> {
-  const random = generator(seed);
+  // The library's own seeded generator: a failing sequence can be replayed from its seed.
+  const random = new Random(seed).next;
   const dir = mkdtempSync(join(tmpdir(), `rs-kill-${chain.label}-`));
   made.push(dir);
   const name = 'soak';
