@@ -55,6 +55,8 @@ export class Background {
     });
     this.#worker.on('exit', () => {
       this.#alive = false;
+      // Every checkpoint takes its slow path once, saves on this thread and re-arms there.
+      for (const flag of this.#flags.values()) Atomics.store(flag, 0, 1);
     });
     // After the listeners: adding a 'message' listener refs the port again.
     this.#worker.unref();
@@ -82,7 +84,13 @@ export class Background {
   /** Raises `flag[0]` after `delay` ms (and at once when a signal arrives). */
   arm(id: number, flag: Int32Array, delay: number): void {
     this.#flags.set(id, flag);
-    this.#post({ type: 'arm', id, flag, delay });
+    if (this.alive) {
+      this.#post({ type: 'arm', id, flag, delay });
+      return;
+    }
+    // Degraded mode after the thread died: a main-thread timer, seen only when the event
+    // loop turns (async loops), so saves go on rather than stop silently.
+    setTimeout(() => Atomics.store(flag, 0, 1), Math.min(delay, 2 ** 31 - 1)).unref();
   }
 
   disarm(id: number): void {
