@@ -10,7 +10,7 @@ import {
   unpackCheckpoint,
 } from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
-import { CheckpointError, CorruptCheckpointError } from './errors.js';
+import { CheckpointError, CorruptCheckpointError, VersionMismatchError } from './errors.js';
 import { canonicalKey, hashKey } from './key.js';
 import {
   each as eachLoop,
@@ -377,6 +377,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       pid: process.pid,
     };
     if (this.#keyText !== undefined) meta.key = this.#keyText;
+    if (this.#options.version !== undefined) meta.version = this.#options.version;
     const { compression, keep } = this.#options;
     const writer = this.#writer;
     if (writer !== undefined && !durable && this.#background!.alive) {
@@ -441,14 +442,19 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       const { meta } = loaded;
       const age = Date.now() - Date.parse(meta.savedAt);
       if (this.#options.expireMs !== false && age > this.#options.expireMs) {
-        const tag = `expired-${new Date().toISOString().replace(/[-:.]/g, '')}`;
+        const tag = `expired-${timestamp()}`;
         const moved = this.#store.moveAside(this.name, tag);
         this.#notice(
           `saved state of "${this.name}" from ${formatAge(meta.savedAt)} ago has expired; starting fresh (old files kept as ${moved.join(', ')})`,
         );
         return undefined;
       }
-      return { meta, envelope: loaded.envelope as unknown as Envelope };
+      const envelope = loaded.envelope as unknown as Envelope;
+      const wanted = this.#options.version;
+      if (wanted !== undefined && meta.version !== wanted) {
+        return this.#onOtherVersion(meta, envelope, wanted);
+      }
+      return { meta, envelope };
     }
     if (firstError !== undefined) {
       throw new CorruptCheckpointError(
@@ -456,6 +462,32 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
         { cause: firstError },
       );
     }
+    return undefined;
+  }
+
+  /** Saved state of another schema version: migrate it, start fresh, or fail, as asked. */
+  #onOtherVersion(
+    meta: CheckpointMeta,
+    envelope: Envelope,
+    wanted: string | number,
+  ): { meta: CheckpointMeta; envelope: Envelope } | undefined {
+    const from = meta.version;
+    const shown = (v: string | number | undefined) =>
+      v === undefined ? 'none' : JSON.stringify(v);
+    const { migrate } = this.#options;
+    if (migrate !== undefined) {
+      this.#notice(`migrating "${this.name}" from version ${shown(from)} to ${shown(wanted)}`);
+      return { meta, envelope: { ...envelope, state: migrate(envelope.state, from) } };
+    }
+    if (this.#options.onVersionMismatch === 'error') {
+      throw new VersionMismatchError(
+        `Checkpoint "${this.name}" was saved by version ${shown(from)} of your state; this code is version ${shown(wanted)}. Pass migrate(old, fromVersion) to convert it, or onVersionMismatch: 'fresh' to start over (${this.location})`,
+      );
+    }
+    const moved = this.#store.moveAside(this.name, `version-${safeTag(from)}-${timestamp()}`);
+    this.#notice(
+      `saved state of "${this.name}" is version ${shown(from)}, this code is version ${shown(wanted)} and has no migrate(); starting fresh (old files kept as ${moved.join(', ')})`,
+    );
     return undefined;
   }
 
@@ -475,6 +507,18 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     breakProgressLine();
     this.#options.log(`resumable-state: ${message}`);
   }
+}
+
+/** `20260102T000001000Z`: a time for file names. */
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:.]/g, '');
+}
+
+/** A version as a file-name fragment. */
+function safeTag(version: string | number | undefined): string {
+  return String(version ?? 'none')
+    .replace(/[^A-Za-z0-9_-]/g, '_')
+    .slice(0, 40);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

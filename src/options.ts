@@ -46,6 +46,18 @@ export interface CheckpointOptions {
   signals?: boolean;
   /** Codec for the payload; incompressible chunks are always stored raw. @default 'brotli' */
   compression?: Compression;
+  /**
+   * Your schema version of the state. Saved state of another version is not restored as is:
+   * `migrate` converts it, or else `onVersionMismatch` decides. @default none (not checked)
+   */
+  version?: string | number;
+  /** Converts saved state of another `version`: `(old, fromVersion) => newState`. */
+  migrate?: (old: unknown, fromVersion: string | number | undefined) => unknown;
+  /**
+   * Without `migrate`: `'fresh'` moves the old files aside, says so and starts from
+   * `initial`; `'error'` throws VersionMismatchError. @default 'fresh'
+   */
+  onVersionMismatch?: 'fresh' | 'error';
   /** Where the one-line notices go (resumed, expired, fell back). @default process.stderr */
   log?: LogTarget;
   /**
@@ -74,6 +86,9 @@ export interface ResolvedOptions {
   signals: boolean;
   compression: Compression;
   log: (line: string) => void;
+  version: string | number | undefined;
+  migrate: ((old: unknown, fromVersion: string | number | undefined) => unknown) | undefined;
+  onVersionMismatch: 'fresh' | 'error';
 }
 
 const UNITS: Record<string, number> = {
@@ -144,6 +159,9 @@ const KNOWN = new Set([
   'signals',
   'compression',
   'log',
+  'version',
+  'migrate',
+  'onVersionMismatch',
 ]);
 
 /** Applies defaults and validates; bad values throw TypeError/RangeError naming the option. */
@@ -164,6 +182,19 @@ export function resolveOptions(
   expectType(raw, 'clean', 'boolean');
   expectType(raw, 'enabled', 'boolean');
   expectType(raw, 'signals', 'boolean');
+  expectType(raw, 'migrate', 'function');
+  const version = options.version;
+  if (version !== undefined && typeof version !== 'string' && !Number.isFinite(version)) {
+    throw new TypeError(
+      `Expected \`version\` to be a string or a number, got ${describe(version)}`,
+    );
+  }
+  const onVersionMismatch = options.onVersionMismatch ?? 'fresh';
+  if (onVersionMismatch !== 'fresh' && onVersionMismatch !== 'error') {
+    throw new TypeError(
+      `Expected \`onVersionMismatch\` to be 'fresh' or 'error', got ${describe(onVersionMismatch)}`,
+    );
+  }
   expectType(raw, 'mathRandom', 'boolean');
   expectType(raw, 'progress', 'boolean');
   if (options.name === '')
@@ -214,5 +245,8 @@ export function resolveOptions(
     signals: options.signals ?? true,
     compression,
     log: toLogger(options.log),
+    version,
+    migrate: options.migrate,
+    onVersionMismatch,
   };
 }

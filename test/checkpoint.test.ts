@@ -11,6 +11,7 @@ import {
   type CheckpointOptions,
   CorruptCheckpointError,
   memoryStore,
+  VersionMismatchError,
 } from '../dist/index.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'rs-chp-'));
@@ -365,6 +366,96 @@ describe('options', () => {
     expect(again.name).toMatch(/^job\.[0-9a-f]{12}$/);
     expect(again.restore({ n: 0 })).toEqual({ n: 1 });
     expect(again.info?.key).toBe('{"file":"a.csv","rows":10}');
+  });
+});
+
+describe('schema versions', () => {
+  function savedWithVersion(dir: string, version: number | undefined) {
+    const first = checkpoint<{ count: number }>(
+      version === undefined ? { name: 'v', dir } : { name: 'v', dir, version },
+    );
+    first.restore({ count: 0 }).count = 41;
+    first.save();
+    first.close();
+  }
+
+  test('the same version resumes; the version is recorded in info', () => {
+    const dir = tempDir();
+    savedWithVersion(dir, 1);
+    const chp = checkpoint<{ count: number }>({ name: 'v', dir, version: 1 });
+    expect(chp.restore({ count: 0 })).toEqual({ count: 41 });
+    expect(chp.info?.version).toBe(1);
+  });
+
+  test('another version without migrate starts fresh, says so and keeps the old files aside', () => {
+    const dir = tempDir();
+    savedWithVersion(dir, 1);
+    const lines: string[] = [];
+    const chp = checkpoint<{ total: number }>({ name: 'v', dir, version: 2 }, lines);
+    expect(chp.restore({ total: 0 })).toEqual({ total: 0 });
+    expect(chp.restored).toBe(false);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^resumable-state: saved state of "v" is version 1, this code is version 2 and has no migrate\(\); starting fresh \(old files kept as .*v\.ckpt\.version-1-\d{8}T\d{9}Z\)$/,
+    );
+    chp.save();
+    expect(readdirSync(dir).filter((f) => f.startsWith('v.ckpt')).length).toBe(2);
+  });
+
+  test("onVersionMismatch: 'error' throws VersionMismatchError and touches nothing", () => {
+    const dir = tempDir();
+    savedWithVersion(dir, 1);
+    const chp = checkpoint({ name: 'v', dir, version: 2, onVersionMismatch: 'error' });
+    let caught: unknown;
+    try {
+      chp.restore({});
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(VersionMismatchError);
+    expect((caught as VersionMismatchError).code).toBe('CHECKPOINT_VERSION');
+    expect((caught as Error).message).toBe(
+      `Checkpoint "v" was saved by version 1 of your state; this code is version 2. Pass migrate(old, fromVersion) to convert it, or onVersionMismatch: 'fresh' to start over (${join(dir, 'v.ckpt')})`,
+    );
+    expect(readdirSync(dir).sort()).toEqual(['v.ckpt', 'v.lock']);
+  });
+
+  test('migrate converts the old state, which then continues and is saved with the new version', () => {
+    const dir = tempDir();
+    savedWithVersion(dir, undefined);
+    const seen: unknown[] = [];
+    const migrate = (old: unknown, from: string | number | undefined) => {
+      seen.push(from);
+      return { total: (old as { count: number }).count, unit: 'items' };
+    };
+    const chp = checkpoint<{ total: number; unit: string; extra: boolean }>(
+      { name: 'v', dir, version: '2.0', migrate },
+      [],
+    );
+    const s = chp.restore({ total: 0, unit: '', extra: true });
+    expect(s).toEqual({ total: 41, unit: 'items', extra: true });
+    expect(seen).toEqual([undefined]);
+    s.total += 1;
+    chp.save();
+    chp.close();
+    const again = checkpoint<{ total: number }>({ name: 'v', dir, version: '2.0', migrate });
+    expect(again.restore({ total: 0 })).toEqual({ total: 42, unit: 'items', extra: true });
+    expect(again.info?.version).toBe('2.0');
+    expect(seen).toEqual([undefined]);
+  });
+
+  test.each([
+    [
+      { version: {} },
+      'Expected `version` to be a string or a number, got `[object Object]` (object)',
+    ],
+    [{ migrate: 'x' }, "Expected `migrate` to be a function, got `'x'` (string)"],
+    [
+      { onVersionMismatch: 'warn' },
+      "Expected `onVersionMismatch` to be 'fresh' or 'error', got `'warn'` (string)",
+    ],
+  ])('%o is rejected with a message naming the option', (options, message) => {
+    expect(() => new Checkpoint(options as CheckpointOptions)).toThrow(new TypeError(message));
   });
 });
 
