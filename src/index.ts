@@ -10,6 +10,14 @@ export {
   UnsupportedFormatError,
   VersionMismatchError,
 } from './errors.js';
+export {
+  type CheckpointListing,
+  checkpointFile,
+  checkpointFiles,
+  listCheckpoints,
+  readCheckpointFile,
+  readCheckpointInfo,
+} from './inspect.js';
 export type { CheckpointOptions, LogTarget } from './options.js';
 export { Random, type RandomState } from './random.js';
 export { type FileStoreOptions, type FileSystem, fileStore } from './store/file.js';
