@@ -271,6 +271,12 @@ describe('signals', () => {
     },
   );
 
+  test('SIGTERM after the last step boundary, while the program is finishing, still exits 143', async () => {
+    const { child } = await start([fixture('late-signal.mjs'), tempDir()]);
+    child.kill('SIGTERM');
+    expect(await exited(child)).toEqual({ code: 143, signal: null });
+  });
+
   test('signals: false installs nothing: SIGTERM ends the process at once without saving', async () => {
     const dir = tempDir();
     const script = `

@@ -3,6 +3,7 @@
  * unref'd so it never keeps the process alive.
  */
 import { Worker } from 'node:worker_threads';
+import { onExit } from '../hooks/exit.js';
 import {
   Control,
   type FromBackground,
@@ -60,6 +61,12 @@ export class Background {
     });
     // After the listeners: adding a 'message' listener refs the port again.
     this.#worker.unref();
+    // A signal caught after the last step boundary (the program was ending anyway) still
+    // ends the process as the signal would: with 128 + its number, not 0.
+    onExit(() => {
+      const signal = this.pendingSignal;
+      if (signal !== 0 && !this.#handling && !process.exitCode) process.exitCode = 128 + signal;
+    });
   }
 
   #post(message: ToBackground): void {
