@@ -64,6 +64,7 @@ export class Background {
     // A signal caught after the last step boundary (the program was ending anyway) still
     // ends the process as the signal would: with 128 + its number, not 0.
     onExit(() => {
+      Atomics.store(this.control, Control.EXITING, 1);
       const signal = this.pendingSignal;
       if (signal !== 0 && !this.#handling && !process.exitCode) process.exitCode = 128 + signal;
     });

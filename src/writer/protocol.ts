@@ -16,8 +16,10 @@ export const Control = {
   SIGNAL_HANDLED: 1,
   /** Set when the background thread has died: writes can no longer be waited for. */
   DEAD: 2,
+  /** Set once the main thread's exit hooks have run: a signal now kills as it would. */
+  EXITING: 3,
   /** Length of the control array. */
-  LENGTH: 3,
+  LENGTH: 4,
 } as const;
 
 /** Signals that save and exit, with their numbers on Linux and macOS. */

@@ -87,6 +87,12 @@ function stopSignals(): void {
 }
 
 function onSignal(signal: number): void {
+  // The main thread is exiting: nobody will act on it, so let it kill as it would have.
+  if (Atomics.load(control, Control.EXITING) !== 0) {
+    stopSignals();
+    process.kill(process.pid, signal);
+    return;
+  }
   if (Atomics.load(control, Control.SIGNAL) !== 0) return;
   Atomics.store(control, Control.SIGNAL, signal);
   // Every due flag goes up so the next sync() anywhere takes its slow path and sees it.
