@@ -35,10 +35,6 @@ class WriteTracker {
 
   constructor(readonly background: Background) {}
 
-  get done(): boolean {
-    return Atomics.load(this.status, Status.DONE) >= this.seq;
-  }
-
   /** Blocks until every submitted snapshot is written, the thread died, or `timeoutMs` passed. */
   waitSync(timeoutMs: number): boolean {
     const deadline = Date.now() + timeoutMs;
