@@ -38,6 +38,7 @@ export class Background {
   readonly control = new Int32Array(new SharedArrayBuffer(Control.LENGTH * 4));
   readonly #worker: Worker;
   readonly #signalHandlers = new Set<SignalHandler>();
+  readonly #signalFlushes = new Set<() => void>();
   readonly #fallbackListeners = new Map<SignalName, () => void>();
   readonly #flags = new Map<number, Int32Array>();
   #nextId = 1;
@@ -180,7 +181,22 @@ export class Background {
   // The main thread is idle (the message got through): if the user listens to this signal,
   // their listener runs now and decides; the background thread must not end the process.
   #onIdleSignal(signal: number): void {
+    // Finished steps are consistent records whatever the state is doing: write them now,
+    // before the process may end without reaching a step boundary.
+    for (const flush of this.#signalFlushes) {
+      try {
+        flush();
+      } catch (err) {
+        process.stderr.write(`resumable-state: ${(err as Error).message}\n`);
+      }
+    }
     if (this.#userListeners(signal) > 0) Atomics.store(this.control, Control.SIGNAL_HANDLED, 2);
+  }
+
+  /** Calls `flush` as soon as a signal arrives and the main thread is idle; returns its removal. */
+  onSignalFlush(flush: () => void): () => void {
+    this.#signalFlushes.add(flush);
+    return () => this.#signalFlushes.delete(flush);
   }
 
   #userListeners(signal: number): number {
