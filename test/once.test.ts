@@ -4,6 +4,8 @@
  * retried; the journal is folded into the snapshot by save(); a torn or damaged last record
  * is dropped and nothing before it; 'step' results are on disk before once() resolves.
  */
+
+import { spawn } from 'node:child_process';
 import {
   mkdtempSync,
   readdirSync,
@@ -14,6 +16,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   Checkpoint,
@@ -302,6 +305,27 @@ describe('once()', () => {
     chp.close();
     await expect(chp.once('k', () => 1)).rejects.toThrow(
       new CheckpointError('Checkpoint "batch" is closed: once() cannot record'),
+    );
+  });
+});
+
+describe('batched results and signals', () => {
+  it('SIGTERM to an idle job writes its batched results before the process ends', async () => {
+    const dir = tempDir();
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('./fixtures/once/idle.mjs', import.meta.url)), dir],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    expect(journals(dir)).toEqual([]);
+    const exited = new Promise<[number | null, string | null]>((resolve) =>
+      child.on('exit', (code, signal) => resolve([code, signal])),
+    );
+    child.kill('SIGTERM');
+    expect(await exited).toEqual([null, 'SIGTERM']);
+    expect(records(dir, 'idle.ckpt.journal-0')).toEqual(
+      Array.from({ length: 100 }, (_, i) => `k${i}`),
     );
   });
 });
