@@ -318,6 +318,8 @@ describe('batched results and signals', () => {
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     await new Promise((resolve) => child.stdout.once('data', resolve));
+    // The background thread starts watching signals within a few ms of the checkpoint.
+    await new Promise((r) => setTimeout(r, 500));
     expect(journals(dir)).toEqual([]);
     const exited = new Promise<[number | null, string | null]>((resolve) =>
       child.on('exit', (code, signal) => resolve([code, signal])),
