@@ -294,9 +294,12 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     if (!this.#options.enabled) return;
     this.#store.remove(this.name);
     this.#loops.loops.clear();
+    this.#steps?.writer.discard();
     this.#steps?.clear();
-    this.#closeJournals();
-    this.#epoch = 0;
+    this.#savedSteps = undefined;
+    this.#loadedEarly = undefined;
+    this.#retireJournal();
+    this.#closeRetired();
     this.#folds = [];
     this.#pendingFolds = [];
     this.#info = undefined;
@@ -321,7 +324,8 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     } catch (err) {
       journalError = err;
     }
-    this.#closeJournals();
+    this.#retireJournal();
+    this.#closeRetired();
     if (this.#background !== undefined) this.#background.disarm(this.#timerId);
     if (this.#writer !== undefined) {
       if (!this.#writer.close()) {
@@ -358,7 +362,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       if (typeof fn !== 'function') {
         throw new TypeError(`Expected \`fn\` to be a function, got ${show(fn)}`);
       }
-      const checked = resolveStepOptions(options ?? {});
+      const checked = resolveStepOptions(options ?? {}, 'options.');
       if (!this.#options.enabled) return Promise.resolve().then(fn);
       if (this.#closed) {
         throw new CheckpointError(`Checkpoint "${this.name}" is closed: once() cannot record`);
@@ -387,6 +391,12 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   #stepsReady(): Steps {
     if (this.#steps !== undefined) return this.#steps;
     const journal = this.#store.journal;
+    if (journal === undefined && !this.#restoreCalled) {
+      // Without a journal, steps are saved with the state, which must be known first.
+      throw new CheckpointError(
+        `once() needs restore(initial) first on a store without a journal (${this.location}): its steps are saved with the state`,
+      );
+    }
     const records = new Map<string, StepRecord>();
     let from = 0;
     if (!this.#options.clean) {
@@ -403,19 +413,25 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     let last = from - 1;
     for (const stored of journal?.read(this.name) ?? []) {
       last = Math.max(last, stored.epoch);
+      // clean: saved steps are ignored (not deleted: a later save supersedes them).
       if (this.#options.clean || stored.epoch < from) continue;
       const parsed = parseJournal(stored.bytes);
       for (const record of parsed.records) Steps.replay(records, record);
       if (parsed.dropped !== undefined) {
+        const n = parsed.records.length;
         this.#notice(
-          `dropped ${parsed.dropped} in ${stored.location} (${parsed.records.length} records before it kept)`,
+          `dropped ${parsed.dropped} in ${stored.location} (${n} record${n === 1 ? '' : 's'} before it kept)`,
         );
       }
     }
-    this.#epoch = last + 1;
+    // Journal numbers follow the clock, so a new journal always sorts after every journal
+    // and every snapshot's \`stepsFrom\` written before, whatever was cleaned or cleared.
+    this.#epoch = nextEpoch(last);
     this.#folds = [from];
-    if (this.#options.clean) journal?.drop(this.name, this.#epoch);
-    const writer = new JournalWriter(() => this.#journalSink(), this.#options.batchDelayMs);
+    const writer = new JournalWriter(() => this.#journalSink(), this.#options.batchDelayMs, {
+      failed: () => this.#retireJournal(),
+      idle: () => this.#closeRetired(),
+    });
     this.#steps = new Steps(records, writer, {
       durable: this.#options.durable,
       retries: this.#options.retries,
@@ -429,47 +445,54 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   #journalSink(): { append(b: Uint8Array): Promise<void>; appendSync(b: Uint8Array): void } {
     const journal = this.#store.journal;
     if (journal === undefined) {
-      const save = () => {
-        this.#state ??= {} as T;
-        this.#write(true);
-      };
+      const save = () => this.#write(true);
       return { append: async () => save(), appendSync: save };
     }
     this.#journalFile ??= journal.create(this.name, this.#epoch);
     return this.#journalFile;
   }
 
-  #closeJournals(): void {
-    for (const file of this.#retiredJournals.splice(0)) file.close();
-    this.#journalFile?.close();
+  /** New records go to a new journal from now on (after a save, or a failed append). */
+  #retireJournal(): void {
+    if (this.#journalFile === undefined) return;
+    this.#retiredJournals.push(this.#journalFile);
     this.#journalFile = undefined;
+    this.#epoch = nextEpoch(this.#epoch);
+  }
+
+  // A file is closed only when no append is in flight: its descriptor may be in use.
+  #closeRetired(): void {
+    if (this.#steps !== undefined && !this.#steps.writer.idle) return;
+    for (const file of this.#retiredJournals.splice(0)) file.close();
   }
 
   /** Starts a new journal for records from now on; returns its number (the snapshot's `stepsFrom`). */
   #rotateJournal(): number {
-    if (this.#journalFile !== undefined) {
-      this.#retiredJournals.push(this.#journalFile);
-      this.#journalFile = undefined;
-      this.#epoch++;
-    }
-    if (this.#steps?.writer.idle) for (const f of this.#retiredJournals.splice(0)) f.close();
+    this.#retireJournal();
+    this.#closeRetired();
     return this.#epoch;
   }
 
-  /** A snapshot holding every step up to journal `from` is durable: older journals can go. */
+  /**
+   * A snapshot holding every step before journal `from` is durable. Journals are kept back
+   * to the oldest of the last `keep` such snapshots, so a fallback to an older generation
+   * still finds its journals.
+   */
   #folded(from: number): void {
-    this.#folds.push(from);
-    // One fold back is kept, so a fallback to the previous generation still finds its journals.
-    const keepFrom = this.#folds[this.#folds.length - 2]!;
-    this.#folds = this.#folds.slice(-2);
-    this.#store.journal?.drop(this.name, keepFrom);
+    this.#folds = [...this.#folds, from].slice(-this.#options.keep);
+    this.#store.journal?.drop(this.name, this.#folds[0]!);
   }
 
+  // Only the newest background write is known to have landed; older queued ones may have
+  // been superseded or have failed, so they do not count (their journals stay longer).
   #settleFolds(): void {
     const written = this.#writer?.lastResult()?.seq ?? 0;
+    let landed: number | undefined;
     while (this.#pendingFolds.length > 0 && this.#pendingFolds[0]!.seq <= written) {
-      this.#folded(this.#pendingFolds.shift()!.from);
+      const fold = this.#pendingFolds.shift()!;
+      if (fold.seq === written) landed = fold.from;
     }
+    if (landed !== undefined) this.#folded(landed);
   }
 
   /**
@@ -592,6 +615,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       // (which supersedes it) reports its own failure, if any.
       if (writer !== undefined) {
         writer.waitSync(Number.POSITIVE_INFINITY);
+        this.#settleFolds();
         const earlier = writer.takeError();
         if (earlier !== undefined)
           this.#notice(`an earlier background save failed: ${earlier.message}`);
@@ -642,7 +666,9 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
         this.#notice(`fell back to an older generation of "${this.name}" (${generation.location})`);
       }
       const { meta } = loaded;
-      const age = Date.now() - Date.parse(meta.savedAt);
+      // Steps journaled since the save are as fresh as their journal.
+      const written = this.#store.journal?.lastModified(this.name) ?? 0;
+      const age = Date.now() - Math.max(Date.parse(meta.savedAt), written);
       if (this.#options.expireMs !== false && age > this.#options.expireMs) {
         const tag = `expired-${timestamp()}`;
         const moved = this.#store.moveAside(this.name, tag);
@@ -721,6 +747,11 @@ function safeTag(version: string | number | undefined): string {
   return String(version ?? 'none')
     .replace(/[^A-Za-z0-9_-]/g, '_')
     .slice(0, 40);
+}
+
+/** The next journal number: the clock in ms, or one more than `last` if that is later. */
+function nextEpoch(last: number): number {
+  return Math.max(Date.now(), last + 1);
 }
 
 function show(value: unknown): string {

@@ -3,7 +3,7 @@
  * is in flight, then all of them go in the next one, so many steps share each flush. Urgent
  * records (durable: 'step') start a flush at once; others wait at most `delayMs`.
  */
-import { StoreError } from './errors.js';
+import { CheckpointError, StoreError } from './errors.js';
 import { onExit } from './hooks/exit.js';
 
 /** Where a batch of records goes: a journal file, or a snapshot save for stores without one. */
@@ -12,29 +12,45 @@ export interface JournalSink {
   appendSync(bytes: Uint8Array): void;
 }
 
-interface Waiter {
+/** What the owner of the journal is told. */
+export interface JournalEvents {
+  /** An append failed: the file may end in torn bytes, so appends must go to a new one. */
+  failed(): void;
+  /** No append is in flight any more: retired files can be closed. */
+  idle(): void;
+}
+
+interface Entry {
+  bytes: Uint8Array;
+  /** True when the caller waits for the promise (it gets the error itself). */
+  awaited: boolean;
   resolve(): void;
   reject(err: unknown): void;
+  /** The record did not reach the journal: its step is not recorded after all. */
+  lost(): void;
 }
 
 export class JournalWriter {
-  #pending: Uint8Array[] = [];
-  #waiters: Waiter[] = [];
+  #pending: Entry[] = [];
+  #inFlight: Entry[] = [];
   #flushing: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
-  /** The error of a failed flush, for callers that did not wait for it (batched records). */
+  /** The error of a failed flush that a caller did not wait for (batched records). */
   #error: unknown;
+  #closed = false;
   readonly #removeExitHook: () => void;
 
   /** `sink()` is asked for each batch, so a rotation takes effect at the next flush. */
   constructor(
     readonly sink: () => JournalSink,
     readonly delayMs: number,
+    readonly events: JournalEvents,
   ) {
     // Batched records not flushed yet are written before the process ends normally.
     this.#removeExitHook = onExit(() => {
       try {
         this.flushSync();
+        this.takeError();
       } catch (err) {
         process.stderr.write(`resumable-state: ${(err as Error).message}\n`);
         if (!process.exitCode) process.exitCode = 1;
@@ -42,11 +58,21 @@ export class JournalWriter {
     });
   }
 
-  /** Queues a record; the promise resolves once it is durable. */
-  add(record: Uint8Array, urgent: boolean): Promise<void> {
-    this.#pending.push(record);
-    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (urgent) this.#kick();
+  /**
+   * Queues a record; the promise resolves once it is durable. `awaited`: the caller waits
+   * for it (durable: 'step') and is flushed at once. `lost` is called if it never lands.
+   */
+  add(record: Uint8Array, awaited: boolean, lost: () => void): Promise<void> {
+    if (this.#closed) {
+      lost();
+      return Promise.reject(
+        new CheckpointError('The checkpoint is closed: the step was not recorded'),
+      );
+    }
+    const done = new Promise<void>((resolve, reject) =>
+      this.#pending.push({ bytes: record, awaited, resolve, reject, lost }),
+    );
+    if (awaited) this.#kick();
     else this.#timer ??= setTimeout(() => this.#kick(), this.delayMs);
     return done;
   }
@@ -75,58 +101,80 @@ export class JournalWriter {
     this.#timer = undefined;
     this.#flushing ??= this.#flushLoop().finally(() => {
       this.#flushing = undefined;
+      this.events.idle();
     });
   }
 
   async #flushLoop(): Promise<void> {
     while (this.#pending.length > 0) {
-      const batch = this.#take();
+      const batch = this.#pending;
+      this.#pending = [];
+      this.#inFlight = batch;
       try {
-        await this.sink().append(batch.bytes);
-        for (const w of batch.waiters) w.resolve();
+        await this.sink().append(concat(batch));
+        for (const e of batch) e.resolve();
       } catch (err) {
-        this.#fail(batch.waiters, err);
+        this.#fail(batch, err);
+      } finally {
+        this.#inFlight = [];
       }
     }
   }
 
-  /** Writes every queued record now, blocking: at exit, on a signal, before a save. */
+  /**
+   * Writes every queued record now, blocking: at exit, on a signal, at close. The batch of
+   * an append still in flight is written again too (a record read twice is harmless), since
+   * a process that ends now would not see that append finish.
+   */
   flushSync(): void {
-    if (this.#pending.length === 0) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const batch = this.#take();
-    try {
-      this.sink().appendSync(batch.bytes);
-    } catch (err) {
-      this.#fail(batch.waiters, err);
-      this.takeError();
-    }
-    for (const w of batch.waiters) w.resolve();
-  }
-
-  #take(): { bytes: Uint8Array; waiters: Waiter[] } {
-    const bytes = Buffer.concat(this.#pending);
-    const waiters = this.#waiters;
+    const batch = [...this.#inFlight, ...this.#pending];
+    if (batch.length === 0) return;
+    const fresh = this.#pending;
     this.#pending = [];
-    this.#waiters = [];
-    return { bytes, waiters };
+    try {
+      this.sink().appendSync(concat(batch));
+    } catch (err) {
+      this.#fail(fresh, err);
+      return;
+    }
+    for (const e of fresh) e.resolve();
   }
 
-  #fail(waiters: Waiter[], err: unknown): void {
+  #fail(batch: Entry[], err: unknown): void {
     const error =
-      err instanceof StoreError
+      err instanceof CheckpointError
         ? err
         : new StoreError(`Cannot append to the step journal: ${(err as Error)?.message}`, {
             cause: err,
           });
-    this.#error = error;
-    for (const w of waiters) w.reject(error);
+    this.events.failed();
+    // A caller waiting for its record gets the error; batched callers hear of it later.
+    if (batch.some((e) => !e.awaited)) this.#error = error;
+    for (const e of batch) {
+      e.lost();
+      e.reject(error);
+    }
   }
 
-  /** Flushes what is queued (blocking) and stops the exit hook. */
+  /** Drops the queued records (`clear()`): they must not bring back what was cleared. */
+  discard(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const e of this.#pending.splice(0)) e.resolve();
+  }
+
+  /** Flushes what is queued (blocking), refuses new records; throws a failure not reported yet. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#removeExitHook();
     this.flushSync();
+    this.takeError();
   }
+}
+
+function concat(entries: Entry[]): Uint8Array {
+  return entries.length === 1 ? entries[0]!.bytes : Buffer.concat(entries.map((e) => e.bytes));
 }

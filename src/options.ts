@@ -114,6 +114,16 @@ export function resolveStepOptions(
   where = '',
 ): { durable?: 'step' | 'batched'; retries?: number; retryDelay?: number } {
   const out: { durable?: 'step' | 'batched'; retries?: number; retryDelay?: number } = {};
+  if (where !== '') {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
+    }
+    for (const key of Object.keys(options)) {
+      if (!['durable', 'retries', 'retryDelay'].includes(key)) {
+        throw new TypeError(`Unknown option \`${where}${key}\``);
+      }
+    }
+  }
   const { durable, retries, retryDelay } = options;
   if (durable !== undefined) {
     if (durable !== 'step' && durable !== 'batched') {

@@ -111,9 +111,16 @@ export class Steps {
     const before = this.records.get(record.key);
     this.records.set(record.key, record);
     if (record.ok && !before?.ok) this.#done++;
-    const written = this.writer.add(bytes, durable === 'step');
+    // A record that never reaches the journal is forgotten: the step runs again next time.
+    const lost = () => {
+      if (this.records.get(record.key) !== record) return;
+      if (before === undefined) this.records.delete(record.key);
+      else this.records.set(record.key, before);
+      if (record.ok && !before?.ok) this.#done--;
+    };
+    const written = this.writer.add(bytes, durable === 'step', lost);
     if (durable === 'step') await written;
-    // Batched: a failure is kept by the writer and thrown by the next call or flush().
+    // Batched: a failure is kept by the writer and thrown by the next call, flush() or close().
     else written.catch(() => {});
   }
 

@@ -22,8 +22,10 @@ import {
   Checkpoint,
   CheckpointError,
   type CheckpointOptions,
+  fileStore,
   memoryStore,
   SerializationError,
+  StoreError,
 } from '../dist/index.js';
 import { parseJournal } from '../dist/journal.js';
 
@@ -198,9 +200,8 @@ describe('once()', () => {
     const quick = checkpoint(tempDir(), { name: 'quick', batchDelay: 20 });
     await quick.once('b2', () => 2);
     await new Promise((r) => setTimeout(r, 300));
-    expect(records(quick.location.replace(/quick\.ckpt$/, ''), 'quick.ckpt.journal-0')).toEqual([
-      'b2',
-    ]);
+    const quickDir = quick.location.replace(/quick\.ckpt$/, '');
+    expect(records(quickDir, journals(quickDir)[0]!)).toEqual(['b2']);
   });
 
   it('close() writes batched records; the next run has them', async () => {
@@ -219,13 +220,14 @@ describe('once()', () => {
     const state = chp.restore({ n: 0 });
     await chp.once('a', () => 1);
     chp.save();
-    expect(journals(dir)).toEqual(['batch.ckpt.journal-0']);
+    expect(journals(dir).map((f) => records(dir, f))).toEqual([['a']]);
     await chp.once('b', () => 2);
     state.n = 1;
     chp.save();
-    expect(journals(dir)).toEqual(['batch.ckpt.journal-1']);
+    expect(journals(dir).map((f) => records(dir, f))).toEqual([['b']]);
     await chp.once('c', () => 3);
-    expect(journals(dir)).toEqual(['batch.ckpt.journal-1', 'batch.ckpt.journal-2']);
+    expect(journals(dir).map((f) => records(dir, f))).toEqual([['b'], ['c']]);
+    expect(journals(dir)[0]).toMatch(/^batch\.ckpt\.journal-\d{13}$/);
     chp = reopen(chp, dir);
     expect(chp.restore({ n: 5 })).toEqual({ n: 1 });
     const seen: string[] = [];
@@ -246,12 +248,145 @@ describe('once()', () => {
     expect(chp.restored).toBe(true);
   });
 
-  it('works on a store without a journal (memory) by saving the snapshot', async () => {
-    const store = memoryStore();
-    const chp = new Checkpoint({ name: 'm', store, log: false, signals: false, durable: 'step' });
+  it('on a store without a journal, steps are saved with the state (after restore())', async () => {
+    const { journal: _, ...store } = memoryStore();
+    const options = { name: 'm', store, log: false, signals: false, durable: 'step' } as const;
+    let chp = new Checkpoint(options);
     open.push(chp);
+    await expect(chp.once('x', () => 'y')).rejects.toThrow(
+      new CheckpointError(
+        'once() needs restore(initial) first on a store without a journal (memory:m): its steps are saved with the state',
+      ),
+    );
+    chp.restore({ n: 42 });
     expect(await chp.once('x', () => 'y')).toBe('y');
+    chp = reopen(chp, '', options);
+    expect(chp.restore({ n: 0 })).toEqual({ n: 42 });
+    expect(await chp.once('x', () => 'z')).toBe('y');
     expect(chp.stats()).toEqual({ done: 1, failed: 0, pending: 0 });
+  });
+
+  it('clear() after restore() forgets the restored steps too', async () => {
+    const dir = tempDir();
+    let chp = checkpoint(dir);
+    chp.restore({});
+    await chp.once('a', () => 1);
+    chp.save();
+    chp = reopen(chp, dir);
+    chp.restore({});
+    chp.clear();
+    expect(await chp.once('a', () => 2)).toBe(2);
+  });
+
+  it('a failed append loses only its records, which run again; later ones go to a new journal', async () => {
+    const dir = tempDir();
+    const files = fileStore(dir);
+    let failNext = false;
+    const journal = {
+      ...files.journal!,
+      create(name: string, epoch: number) {
+        const file = files.journal!.create(name, epoch);
+        return {
+          ...file,
+          async append(bytes: Uint8Array) {
+            if (failNext) {
+              failNext = false;
+              await file.append(bytes.subarray(0, 5)); // torn bytes, then the error
+              throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+            }
+            return file.append(bytes);
+          },
+        };
+      },
+    };
+    let chp = checkpoint(dir, { store: { ...files, journal }, durable: 'step' });
+    await chp.once('a', () => 1);
+    failNext = true;
+    const err = await chp.once('b', () => 2).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).message).toBe(
+      'Cannot append to the step journal: ENOSPC: no space left on device',
+    );
+    expect(chp.stats()).toEqual({ done: 1, failed: 0, pending: 0 });
+    expect(await chp.once('c', () => 3)).toBe(3);
+    expect(await chp.once('b', () => 4)).toBe(4);
+    expect(journals(dir)).toHaveLength(2);
+    chp = reopen(chp, dir);
+    const ran: string[] = [];
+    for (const k of ['a', 'b', 'c']) await chp.once(k, () => ran.push(k));
+    expect(ran).toEqual([]);
+    expect(await chp.once('b', () => 5)).toBe(4);
+  });
+
+  it('close() reports a batched flush that failed', async () => {
+    const dir = tempDir();
+    const files = fileStore(dir);
+    const journal = {
+      ...files.journal!,
+      create: () => ({
+        append: async () => {
+          throw new Error('EIO: i/o error');
+        },
+        appendSync() {
+          throw new Error('EIO: i/o error');
+        },
+        close() {},
+      }),
+    };
+    const chp = checkpoint(dir, { store: { ...files, journal }, batchDelay: 1 });
+    await chp.once('a', () => 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(() => chp.close()).toThrow(
+      new StoreError('Cannot append to the step journal: EIO: i/o error'),
+    );
+  });
+
+  it('a step still running at close() is not recorded after it', async () => {
+    const dir = tempDir();
+    const chp = checkpoint(dir, { durable: 'step' });
+    let release!: () => void;
+    const running = chp.once('slow', () => new Promise<number>((r) => (release = () => r(1))));
+    await new Promise((r) => setTimeout(r, 1));
+    chp.close();
+    release();
+    await expect(running).rejects.toThrow(
+      new CheckpointError('The checkpoint is closed: the step was not recorded'),
+    );
+    expect(journals(dir)).toEqual([]);
+  });
+
+  it('steps journaled after an old save keep the checkpoint from expiring', async () => {
+    const dir = tempDir();
+    let chp = checkpoint(dir, { durable: 'step' });
+    chp.restore({ n: 1 });
+    chp.save();
+    // The save becomes older than `expire`; the journal is written just before the restart.
+    await new Promise((r) => setTimeout(r, 1200));
+    await chp.once('fresh', () => 1);
+    chp = reopen(chp, dir, { expire: 1000 });
+    expect(chp.restore({ n: 0 })).toEqual({ n: 1 });
+    expect(await chp.once('fresh', () => 2)).toBe(1);
+  });
+
+  it('a corrupt latest generation falls back to the previous one with its steps', async () => {
+    const dir = tempDir();
+    let chp = checkpoint(dir, { durable: 'step', interval: 0 });
+    chp.restore({ n: 0 });
+    await chp.once('a', () => 1);
+    chp.sync({ n: 1 });
+    await chp.flush();
+    await chp.once('b', () => 2);
+    chp.save({ n: 2 });
+    chp.close();
+    open.splice(open.indexOf(chp), 1);
+    const latest = readFileSync(join(dir, 'batch.ckpt'));
+    latest[latest.byteLength - 12] = latest[latest.byteLength - 12]! ^ 1;
+    writeFileSync(join(dir, 'batch.ckpt'), latest);
+    chp = checkpoint(dir);
+    expect(chp.restore({ n: 0 })).toEqual({ n: 1 });
+    const ran: string[] = [];
+    for (const k of ['a', 'b']) await chp.once(k, () => ran.push(k));
+    expect(ran).toEqual([]);
   });
 
   it('clear() forgets every step', async () => {
@@ -290,10 +425,17 @@ describe('once()', () => {
       new TypeError("Expected `fn` to be a function, got 'no'"),
     );
     await expect(chp.once('k', () => 1, { retries: -1 })).rejects.toThrow(
-      new RangeError('Expected `retries` to be an integer from 0 to 1000, got `-1` (number)'),
+      new RangeError(
+        'Expected `options.retries` to be an integer from 0 to 1000, got `-1` (number)',
+      ),
     );
+    await expect(
+      chp.once('k', () => 1, { durability: 'step' } as unknown as { durable: 'step' }),
+    ).rejects.toThrow(new TypeError('Unknown option `options.durability`'));
     await expect(chp.once('k', () => 1, { durable: 'always' as 'step' })).rejects.toThrow(
-      new TypeError("Expected `durable` to be 'step' or 'batched', got `'always'` (string)"),
+      new TypeError(
+        "Expected `options.durable` to be 'step' or 'batched', got `'always'` (string)",
+      ),
     );
     const err = await chp.once('fn', () => ({ cb: () => 1 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SerializationError);
@@ -326,9 +468,7 @@ describe('batched results and signals', () => {
     );
     child.kill('SIGTERM');
     expect(await exited).toEqual([null, 'SIGTERM']);
-    expect(records(dir, 'idle.ckpt.journal-0')).toEqual(
-      Array.from({ length: 100 }, (_, i) => `k${i}`),
-    );
+    expect(records(dir, journals(dir)[0]!)).toEqual(Array.from({ length: 100 }, (_, i) => `k${i}`));
   });
 });
 
@@ -392,7 +532,8 @@ describe('a torn or damaged journal tail', () => {
     truncateSync(file, last + 3);
     const chp = checkpoint(dir, { durable: 'step' });
     await chp.once('new', () => 1);
-    expect(journals(dir)).toEqual(['batch.ckpt.journal-0', 'batch.ckpt.journal-1']);
+    expect(journals(dir)).toHaveLength(2);
+    expect(join(dir, journals(dir)[0]!)).toBe(file);
     expect(readFileSync(file).byteLength).toBe(last + 3);
   });
 });

@@ -159,7 +159,7 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
     for (const entry of listDir()) {
       if (!entry.startsWith(prefix)) continue;
       const rest = entry.slice(prefix.length);
-      if (/^(?:0|[1-9]\d{0,14})$/.test(rest)) {
+      if (/^(?:0|[1-9]\d{0,15})$/.test(rest)) {
         found.push({ epoch: Number(rest), location: join(dir, entry) });
       }
     }
@@ -193,6 +193,20 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       for (const j of journals(name)) {
         if (j.epoch < epoch) ignoreErrors(() => fs.unlinkSync(j.location));
       }
+    },
+    lastModified(name) {
+      let latest: number | undefined;
+      for (const j of journals(name)) {
+        try {
+          const fd = fs.openSync(j.location, 'r');
+          try {
+            latest = Math.max(latest ?? 0, fs.fstatSync(fd).mtimeMs);
+          } finally {
+            fs.closeSync(fd);
+          }
+        } catch {}
+      }
+      return latest;
     },
   };
 
@@ -279,8 +293,11 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
           fs.renameSync(g.location, target);
           moved.push(target);
         }
-        // Journals go with the state they belong to (not listed: they are not checkpoints).
-        for (const j of journals(name)) fs.renameSync(j.location, `${j.location}.${tag}`);
+        // Journals go with the state they belong to.
+        for (const j of journals(name)) {
+          fs.renameSync(j.location, `${j.location}.${tag}`);
+          moved.push(`${j.location}.${tag}`);
+        }
         if (moved.length > 0) syncDir();
       } catch (err) {
         throw fail('move aside', name, fileOf(name), err);

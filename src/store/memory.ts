@@ -10,6 +10,7 @@ export function memoryStore(): CheckpointStore {
   const generations = (name: string) => data.get(name) ?? [];
   /** name → epoch → appended byte arrays. */
   const journals = new Map<string, Map<number, Uint8Array[]>>();
+  const modified = new Map<string, number>();
   const journalsOf = (name: string) => {
     let found = journals.get(name);
     if (found === undefined) journals.set(name, (found = new Map()));
@@ -28,9 +29,13 @@ export function memoryStore(): CheckpointStore {
       create(name, epoch) {
         const parts: Uint8Array[] = [JOURNAL_MAGIC];
         journalsOf(name).set(epoch, parts);
-        const append = (bytes: Uint8Array) => void parts.push(Uint8Array.from(bytes));
+        const append = (bytes: Uint8Array) => {
+          parts.push(Uint8Array.from(bytes));
+          modified.set(name, Date.now());
+        };
         return { append: async (bytes) => append(bytes), appendSync: append, close() {} };
       },
+      lastModified: (name) => (journalsOf(name).size > 0 ? modified.get(name) : undefined),
       drop(name, below) {
         for (const epoch of journalsOf(name).keys())
           if (epoch < below) journalsOf(name).delete(epoch);

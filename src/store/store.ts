@@ -50,6 +50,8 @@ export interface CheckpointJournal {
   create(name: string, epoch: number): JournalFile;
   /** Deletes the journals of `name` numbered below `epoch`. */
   drop(name: string, epoch: number): void;
+  /** When a journal of `name` was last written (ms since the epoch), if it has any. */
+  lastModified(name: string): number | undefined;
 }
 
 export interface CheckpointStore {
