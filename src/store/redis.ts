@@ -1,0 +1,543 @@
+/**
+ * The Redis store: checkpoints as chunked binary strings plus a manifest key, switched by a
+ * fenced Lua script, with a renewed lease for single-writer ownership.
+ *
+ * Keys under `<prefix>:<name>`:
+ * - `:gen:<id>:<i>`  chunk i of generation `id` (at most `chunkSize` bytes; Redis strings
+ *   stop at 512 MB, and one command per chunk keeps memory bounded)
+ * - `:manifest`      JSON `{ token, generations }`, newest first: what is committed
+ * - `:pending`       hash `id → chunk count` of data not (or no longer) in the manifest:
+ *   uploads in progress or cut short, and dropped generations not yet deleted. `cleanup`
+ *   deletes exactly these, so it never needs to SCAN a shared server's whole keyspace.
+ * - `:lease`         JSON `{ id, pid, host, since, token }` with a TTL
+ * - `:fence`         counter handing out fencing tokens (never deleted, so tokens only grow)
+ *
+ * Cluster mode is not supported: the scripts touch several keys of one checkpoint.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { type FileHandle, open, unlink } from 'node:fs/promises';
+import type { Redis, RedisOptions } from 'ioredis';
+import { CheckpointLockedError, StoreError } from '../errors.js';
+import { describe } from '../options.js';
+import { ACQUIRE, COMMIT, MOVE, RELEASE, RENEW, UNREFERENCE } from './redis-scripts.js';
+import type { AsyncCheckpointStore, LeaseOwner, RemoteGeneration } from './remote.js';
+import type { LockOwner } from './store.js';
+
+/**
+ * Options of the Redis store. They are cloned into the background thread that builds the
+ * store, so they must be plain data: a live ioredis client (or any function, such as a
+ * `retryStrategy`) cannot cross threads. Give the connection as `url` and/or `redis`.
+ */
+export interface RedisStoreOptions {
+  /**
+   * Server to connect to: `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS.
+   * @default 'redis://127.0.0.1:6379'
+   */
+  url?: string;
+  /** ioredis connection options (plain data only), applied over the store's defaults. */
+  redis?: RedisOptions;
+  /**
+   * First part of every key: a checkpoint `name` lives under `<prefix>:<name>`.
+   * @default 'resume'
+   */
+  prefix?: string;
+  /**
+   * Lifetime of the single-writer lease in ms; it is renewed every third of it while held,
+   * and a holder that stops renewing (killed, cut off) loses it after this long.
+   * @default 30_000
+   */
+  leaseTtl?: number;
+  /**
+   * Bytes per stored chunk (1 B to 512 MiB, the Redis string limit).
+   * @default 8 MiB
+   */
+  chunkSize?: number;
+  /** Local cache folder of downloaded generations, used by the synchronous bridge. */
+  cache?: string;
+}
+
+const MiB = 1024 * 1024;
+/** Chunk uploads or downloads in flight at once: enough to keep the socket busy, bounded memory. */
+const WINDOW = 4;
+/** How long a command waits for a lost connection to come back before failing. */
+const RECONNECT_WAIT_MS = 2000;
+
+/**
+ * Client settings that make a stopped server fail a save within seconds instead of queueing
+ * commands forever (ioredis's defaults: an unbounded offline queue and 20 retries per
+ * command), while reconnecting in the background so a later save succeeds.
+ */
+const CLIENT_DEFAULTS = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 3000,
+  retryStrategy: (times: number) => Math.min(times * 100, 1000),
+} satisfies RedisOptions;
+
+interface Settings {
+  url: string | undefined;
+  redis: RedisOptions;
+  prefix: string;
+  leaseTtl: number;
+  chunkSize: number;
+}
+
+/** Validates the options once and fills in the defaults; bad ones throw TypeError or RangeError. */
+export function resolveRedisOptions(options: RedisStoreOptions = {}): Settings {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
+  }
+  const { url, redis = {}, prefix = 'resume', leaseTtl = 30_000, chunkSize = 8 * MiB } = options;
+  if (url !== undefined && typeof url !== 'string') {
+    throw new TypeError(`Expected \`url\` to be a string, got ${describe(url)}`);
+  }
+  if (typeof redis !== 'object' || redis === null) {
+    throw new TypeError(`Expected \`redis\` to be an object, got ${describe(redis)}`);
+  }
+  if (typeof prefix !== 'string' || prefix === '') {
+    throw new TypeError(`Expected \`prefix\` to be a non-empty string, got ${describe(prefix)}`);
+  }
+  integer('leaseTtl', leaseTtl, 100, 2 ** 31 - 1);
+  integer('chunkSize', chunkSize, 1, 512 * MiB);
+  return { url, redis, prefix, leaseTtl, chunkSize };
+}
+
+function integer(option: string, value: unknown, min: number, max: number): void {
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+    throw new (typeof value === 'number' ? RangeError : TypeError)(
+      `Expected \`${option}\` to be an integer from ${min} to ${max}, got ${describe(value)}`,
+    );
+  }
+}
+
+/** `redis://host:port[/db]/<prefix>:<name>`, without credentials: for messages and listings. */
+export function redisLocation(options: RedisStoreOptions, name: string): string {
+  const { url, redis, prefix } = resolveRedisOptions(options);
+  let server = `redis://${redis.host ?? '127.0.0.1'}:${redis.port ?? 6379}`;
+  let db = redis.db;
+  if (url !== undefined) {
+    try {
+      const parsed = new URL(url);
+      server = `${parsed.protocol}//${parsed.host}`;
+      const path = parsed.pathname.replace(/^\//, '');
+      if (path !== '') db ??= Number(path);
+    } catch {
+      server = url.replace(/\/\/[^@/]*@/, '//');
+    }
+  }
+  return `${server}${db ? `/${db}` : ''}/${prefix}:${name}`;
+}
+
+/**
+ * Creates the Redis store. ioredis is loaded on first use (it is an optional peer
+ * dependency); without it, every method throws `StoreError`.
+ */
+export function createRedisStore(options: RedisStoreOptions = {}): AsyncCheckpointStore {
+  return new RedisStore(options);
+}
+
+interface Lease {
+  record: string;
+  token: number;
+  count: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface ManifestEntry extends RemoteGeneration {
+  chunks: number;
+}
+
+interface Manifest {
+  token: number;
+  generations: ManifestEntry[];
+}
+
+class RedisStore implements AsyncCheckpointStore {
+  readonly #options: RedisStoreOptions;
+  readonly #settings: Settings;
+  /** Random id of this instance, recorded in its leases. */
+  readonly #id = randomBytes(8).toString('hex');
+  readonly #leases = new Map<string, Lease>();
+  #client: Promise<Redis> | undefined;
+  #lastError: unknown;
+
+  constructor(options: RedisStoreOptions) {
+    this.#options = options;
+    this.#settings = resolveRedisOptions(options);
+  }
+
+  locate(name: string): string {
+    return redisLocation(this.#options, name);
+  }
+
+  async generations(name: string): Promise<RemoteGeneration[]> {
+    return this.#run('read the manifest of', name, async (client) =>
+      (await this.#manifest(client, name)).generations.map(({ id, size, savedAt, token }) => ({
+        id,
+        size,
+        savedAt,
+        token,
+      })),
+    );
+  }
+
+  async download(name: string, generation: RemoteGeneration, path: string): Promise<void> {
+    let file: FileHandle | undefined;
+    try {
+      await this.#run(`download generation ${generation.id} of`, name, async (client) => {
+        file = await open(path, 'w', 0o600);
+        let written = 0;
+        // Chunks are read until the size is reached, so the chunk size of the writer does not
+        // need to be known; the next chunk is fetched while the current one is written.
+        const next = (i: number) => client.getBuffer(this.#chunkKey(name, generation.id, i));
+        let fetching = next(0);
+        for (let i = 0; ; i++) {
+          const chunk = await fetching;
+          if (chunk === null) {
+            throw new StoreError(
+              `Generation ${generation.id} of ${this.locate(name)} is gone (chunk ${i} missing after ${written} of ${generation.size} bytes)`,
+            );
+          }
+          written += chunk.byteLength;
+          if (written < generation.size) fetching = next(i + 1);
+          await file.write(chunk);
+          if (written >= generation.size) break;
+        }
+        if (written !== generation.size) {
+          throw new StoreError(
+            `Generation ${generation.id} of ${this.locate(name)} has ${written} bytes, expected ${generation.size}`,
+          );
+        }
+      });
+      await file!.close();
+    } catch (err) {
+      await file?.close().catch(() => {});
+      await unlink(path).catch(() => {});
+      throw err;
+    }
+  }
+
+  async write(name: string, parts: readonly Uint8Array[], keep: number): Promise<RemoteGeneration> {
+    integer('keep', keep, 1, 1000);
+    const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
+    const { chunkSize, leaseTtl } = this.#settings;
+    const chunks = Math.max(1, Math.ceil(size / chunkSize));
+    const id = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(6).toString('hex')}`;
+    const lease = this.#leases.get(name);
+    const entry: ManifestEntry = {
+      id,
+      size,
+      savedAt: new Date().toISOString(),
+      token: lease?.token ?? 0,
+      chunks,
+    };
+    const dropped = await this.#run('write', name, async (client) => {
+      // Listed as pending before any byte lands, so a crash mid-upload leaves nothing cleanup misses.
+      await client.hset(this.#key(name, 'pending'), id, chunks);
+      const inFlight: Promise<unknown>[] = [];
+      let i = 0;
+      for (const chunk of chunksOf(parts, chunkSize)) {
+        const sent = client.set(this.#chunkKey(name, id, i++), chunk);
+        sent.catch(() => {}); // awaited below in order; this only marks it handled meanwhile
+        inFlight.push(sent);
+        if (inFlight.length >= WINDOW) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+      entry.savedAt = new Date().toISOString();
+      const keys = ['manifest', 'lease', 'pending'].map((suffix) => this.#key(name, suffix));
+      const [status, ...rest] = (await this.#script(
+        client,
+        COMMIT,
+        keys,
+        lease?.record ?? '',
+        entry.token,
+        JSON.stringify(entry),
+        keep,
+        leaseTtl,
+      )) as [string, ...string[]];
+      if (status === 'taken') throw this.#takenOver(name, rest[0] ?? '', entry.token);
+      return rest;
+    });
+    // The commit stands even if this deletion fails: the dropped ids stay pending for cleanup.
+    await this.#purge(name, dropped).catch(() => {});
+    return { id, size, savedAt: entry.savedAt, token: entry.token };
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.#run('remove', name, async (client) => {
+      await this.#script(client, UNREFERENCE, [
+        this.#key(name, 'manifest'),
+        this.#key(name, 'pending'),
+      ]);
+      await this.#purge(name, undefined, client);
+    });
+  }
+
+  async moveAside(name: string, tag: string): Promise<string[]> {
+    const target = `${name}.${tag}`;
+    return this.#run(`move aside (as ${target})`, name, async (client) => {
+      // Renamed, not copied: O(1) per key, and the moved data is then owned by the new name
+      // alone, so later writes, trims and cleanups of `name` can never delete it.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const raw = await client.get(this.#key(name, 'manifest'));
+        if (raw === null) return [];
+        const generations = (JSON.parse(raw) as Manifest).generations;
+        const keys = [this.#key(name, 'manifest'), this.#key(target, 'manifest')];
+        for (const g of generations) {
+          for (let i = 0; i < g.chunks; i++) {
+            keys.push(this.#chunkKey(name, g.id, i), this.#chunkKey(target, g.id, i));
+          }
+        }
+        const moved = await this.#script(client, MOVE, keys, raw);
+        if (moved === -2) throw new StoreError(`${this.locate(target)} already exists`);
+        if (moved === 1) return generations.map((g) => `${this.locate(target)}:gen:${g.id}`);
+      }
+      throw new StoreError(`${this.locate(name)} kept changing while being moved aside`);
+    });
+  }
+
+  async lock(name: string, owner: LockOwner): Promise<void> {
+    const held = this.#leases.get(name);
+    if (held !== undefined) {
+      held.count++;
+      this.#renewEvery(name, held);
+      return;
+    }
+    const { leaseTtl } = this.#settings;
+    const record: LeaseOwner & { token?: number } = {
+      id: this.#id,
+      pid: owner.pid,
+      host: owner.host,
+      since: owner.since,
+    };
+    const [token, current] = await this.#run('lock', name, async (client) => {
+      const keys = [this.#key(name, 'lease'), this.#key(name, 'fence')];
+      return (await this.#script(client, ACQUIRE, keys, JSON.stringify(record), leaseTtl)) as [
+        number,
+        string,
+      ];
+    });
+    if (token === 0) {
+      const holder = parseLease(current);
+      throw new CheckpointLockedError(
+        `Checkpoint "${name}" is locked by pid ${holder.pid} on host ${holder.host} since ${holder.since} (${this.locate(name)})`,
+        holder,
+      );
+    }
+    const lease: Lease = { record: current, token, count: 1, timer: undefined };
+    this.#leases.set(name, lease);
+    this.#renewEvery(name, lease);
+  }
+
+  async unlock(name: string): Promise<void> {
+    const lease = this.#leases.get(name);
+    if (lease === undefined || --lease.count > 0) return;
+    clearInterval(lease.timer);
+    this.#leases.delete(name);
+    await this.#run('unlock', name, (client) =>
+      this.#script(client, RELEASE, [this.#key(name, 'lease')], lease.record),
+    );
+  }
+
+  async cleanup(name: string): Promise<void> {
+    await this.#run('clean up', name, async (client) => {
+      const manifest = await this.#manifest(client, name);
+      await this.#purge(name, undefined, client, new Set(manifest.generations.map((g) => g.id)));
+    });
+  }
+
+  /**
+   * Stops lease renewal and disconnects. Leases are not released (a closed store behaves as
+   * a holder that died: its leases expire); a store used again connects anew and its writes
+   * stay fenced by the leases it held.
+   */
+  async close(): Promise<void> {
+    for (const lease of this.#leases.values()) {
+      clearInterval(lease.timer);
+      lease.timer = undefined;
+    }
+    const client = this.#client;
+    this.#client = undefined;
+    if (client === undefined) return;
+    const redis = await client.catch(() => undefined);
+    if (redis === undefined) return;
+    await redis.quit().catch(() => redis.disconnect());
+  }
+
+  #key(name: string, suffix: string): string {
+    return `${this.#settings.prefix}:${name}:${suffix}`;
+  }
+
+  #chunkKey(name: string, id: string, index: number): string {
+    return this.#key(name, `gen:${id}:${index}`);
+  }
+
+  async #manifest(client: Redis, name: string): Promise<Manifest> {
+    const raw = await client.get(this.#key(name, 'manifest'));
+    return raw === null ? { token: 0, generations: [] } : (JSON.parse(raw) as Manifest);
+  }
+
+  /** Deletes the data of pending generations (`ids`, or all except `referenced`) and unlists them. */
+  async #purge(
+    name: string,
+    ids: string[] | undefined,
+    client?: Redis,
+    referenced = new Set<string>(),
+  ): Promise<void> {
+    client ??= await this.#connected();
+    const pendingKey = this.#key(name, 'pending');
+    const pending = await client.hgetall(pendingKey);
+    for (const id of ids ?? Object.keys(pending)) {
+      const chunks = Number(pending[id] ?? 0);
+      if (referenced.has(id) || !(chunks > 0)) continue;
+      const keys = Array.from({ length: chunks }, (_, i) => this.#chunkKey(name, id, i));
+      for (let at = 0; at < keys.length; at += 1000) {
+        await client.unlink(...keys.slice(at, at + 1000));
+      }
+    }
+    const unlisted = (ids ?? Object.keys(pending)).filter((id) => pending[id] !== undefined);
+    if (unlisted.length > 0) await client.hdel(pendingKey, ...unlisted);
+  }
+
+  #renewEvery(name: string, lease: Lease): void {
+    if (lease.timer !== undefined) return;
+    const { leaseTtl } = this.#settings;
+    // A failed renewal is retried at the next tick; if the lease is lost meanwhile, the
+    // fenced commit refuses our next write, so nothing here needs to act on it.
+    lease.timer = setInterval(
+      () => {
+        this.#connected()
+          .then((client) =>
+            this.#script(client, RENEW, [this.#key(name, 'lease')], lease.record, leaseTtl),
+          )
+          .catch(() => {});
+      },
+      Math.floor(leaseTtl / 3),
+    );
+    lease.timer.unref();
+  }
+
+  #takenOver(name: string, record: string, token: number): CheckpointLockedError {
+    const holder =
+      record === ''
+        ? { pid: 0, host: 'unknown', since: '', token: Number.NaN }
+        : parseLease(record);
+    const by =
+      record === ''
+        ? 'a writer with a newer fencing token'
+        : `pid ${holder.pid} on host ${holder.host} (token ${holder.token})`;
+    return new CheckpointLockedError(
+      `Checkpoint "${name}" was taken over by ${by} while this writer (token ${token}) held it; the save was not committed (${this.locate(name)})`,
+      holder,
+    );
+  }
+
+  async #script(client: Redis, lua: string, keys: string[], ...args: (string | number)[]) {
+    return client.eval(lua, keys.length, ...keys, ...args);
+  }
+
+  /** Runs `fn` with a connected client; failures become StoreError naming `what` and where. */
+  async #run<T>(what: string, name: string, fn: (client: Redis) => Promise<T>): Promise<T> {
+    try {
+      return await fn(await this.#connected());
+    } catch (err) {
+      if (err instanceof StoreError || err instanceof CheckpointLockedError) throw err;
+      throw new StoreError(
+        `Redis store could not ${what} ${this.locate(name)}: ${(err as Error)?.message ?? err}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** The client, connected: created on first use, waited for (briefly) while it reconnects. */
+  async #connected(): Promise<Redis> {
+    this.#client ??= this.#createClient();
+    const client = await this.#client;
+    if (client.status === 'ready') return client;
+    if (client.status === 'wait' || client.status === 'end') {
+      await client.connect().catch((err: unknown) => {
+        throw this.#lastError ?? err;
+      });
+      return client;
+    }
+    const timeout = AbortSignal.timeout(RECONNECT_WAIT_MS);
+    try {
+      await once(client, 'ready', { signal: timeout });
+    } catch {
+      throw this.#lastError ?? new Error(`not connected (${client.status})`);
+    }
+    return client;
+  }
+
+  async #createClient(): Promise<Redis> {
+    let Redis: typeof import('ioredis').Redis;
+    try {
+      ({ Redis } = await import('ioredis'));
+    } catch (err) {
+      this.#client = undefined;
+      throw new StoreError(
+        'resumable-state/redis needs the optional package ioredis: npm install ioredis',
+        { cause: err },
+      );
+    }
+    // Replies must keep the RESP2-compatible shapes this store reads, whatever the user set.
+    const { replyMapping: _replyMapping, ...user } = this.#settings.redis;
+    const options = { ...CLIENT_DEFAULTS, ...user, lazyConnect: true };
+    const client =
+      this.#settings.url === undefined
+        ? new Redis(options)
+        : new Redis(this.#settings.url, options);
+    // Without a listener ioredis prints every connection error; the last one is kept as the
+    // cause of the StoreError a command fails with while disconnected.
+    client.on('error', (err: unknown) => {
+      this.#lastError = err;
+    });
+    client.on('ready', () => {
+      this.#lastError = undefined;
+    });
+    return client;
+  }
+}
+
+function parseLease(record: string): LeaseOwner & { token: number } {
+  try {
+    return JSON.parse(record) as LeaseOwner & { token: number };
+  } catch {
+    return { id: '', pid: 0, host: 'unknown', since: '', token: Number.NaN };
+  }
+}
+
+/**
+ * Cuts the concatenation of `parts` into chunks of `size` bytes (one empty chunk when there
+ * are no bytes). A chunk inside one part is a view of it; only chunks that straddle parts
+ * are copied, into a buffer of their own.
+ */
+function* chunksOf(parts: readonly Uint8Array[], size: number): Generator<Buffer> {
+  let carry: Buffer | undefined;
+  let filled = 0;
+  let any = false;
+  for (const part of parts) {
+    for (let at = 0; at < part.byteLength; ) {
+      if (filled === 0 && part.byteLength - at >= size) {
+        yield Buffer.from(part.buffer, part.byteOffset + at, size);
+        any = true;
+        at += size;
+        continue;
+      }
+      carry ??= Buffer.allocUnsafe(size);
+      const n = Math.min(size - filled, part.byteLength - at);
+      carry.set(part.subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled === size) {
+        yield carry;
+        any = true;
+        carry = undefined;
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield carry!.subarray(0, filled);
+  else if (!any) yield Buffer.alloc(0);
+}
