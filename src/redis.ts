@@ -10,10 +10,14 @@
  * ```
  */
 import { bridgedStore } from './store/bridge.js';
-import { type RedisStoreOptions, redisLocation, resolveRedisOptions } from './store/redis.js';
+import {
+  type RedisStoreOptions,
+  redisLocation,
+  resolveRedisOptions,
+} from './store/redis-options.js';
 import type { CheckpointStore } from './store/store.js';
 
-export type { RedisStoreOptions } from './store/redis.js';
+export type { RedisStoreOptions } from './store/redis-options.js';
 
 /**
  * A store keeping checkpoints in Redis. The store itself runs in the background thread,

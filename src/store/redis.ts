@@ -19,45 +19,19 @@ import { once } from 'node:events';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import type { Redis, RedisOptions } from 'ioredis';
 import { CheckpointLockedError, StoreError } from '../errors.js';
-import { describe } from '../options.js';
+import {
+  expectInteger,
+  type RedisSettings,
+  type RedisStoreOptions,
+  redisServer,
+  resolveRedisOptions,
+} from './redis-options.js';
 import { ACQUIRE, COMMIT, MOVE, RELEASE, RENEW, UNREFERENCE } from './redis-scripts.js';
 import type { AsyncCheckpointStore, LeaseOwner, RemoteGeneration } from './remote.js';
 import type { LockOwner } from './store.js';
 
-/**
- * Options of the Redis store. They are cloned into the background thread that builds the
- * store, so they must be plain data: a live ioredis client (or any function, such as a
- * `retryStrategy`) cannot cross threads. Give the connection as `url` and/or `redis`.
- */
-export interface RedisStoreOptions {
-  /**
-   * Server to connect to: `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS.
-   * @default 'redis://127.0.0.1:6379'
-   */
-  url?: string;
-  /** ioredis connection options (plain data only), applied over the store's defaults. */
-  redis?: RedisOptions;
-  /**
-   * First part of every key: a checkpoint `name` lives under `<prefix>:<name>`.
-   * @default 'resume'
-   */
-  prefix?: string;
-  /**
-   * Lifetime of the single-writer lease in ms; it is renewed every third of it while held,
-   * and a holder that stops renewing (killed, cut off) loses it after this long.
-   * @default 30_000
-   */
-  leaseTtl?: number;
-  /**
-   * Bytes per stored chunk (1 B to 512 MiB, the Redis string limit).
-   * @default 8 MiB
-   */
-  chunkSize?: number;
-  /** Local cache folder of downloaded generations, used by the synchronous bridge. */
-  cache?: string;
-}
+export type { RedisStoreOptions } from './redis-options.js';
 
-const MiB = 1024 * 1024;
 /** Chunk uploads or downloads in flight at once: enough to keep the socket busy, bounded memory. */
 const WINDOW = 4;
 /** How long a command waits for a lost connection to come back before failing. */
@@ -74,60 +48,6 @@ const CLIENT_DEFAULTS = {
   connectTimeout: 3000,
   retryStrategy: (times: number) => Math.min(times * 100, 1000),
 } satisfies RedisOptions;
-
-interface Settings {
-  url: string | undefined;
-  redis: RedisOptions;
-  prefix: string;
-  leaseTtl: number;
-  chunkSize: number;
-}
-
-/** Validates the options once and fills in the defaults; bad ones throw TypeError or RangeError. */
-export function resolveRedisOptions(options: RedisStoreOptions = {}): Settings {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
-  }
-  const { url, redis = {}, prefix = 'resume', leaseTtl = 30_000, chunkSize = 8 * MiB } = options;
-  if (url !== undefined && typeof url !== 'string') {
-    throw new TypeError(`Expected \`url\` to be a string, got ${describe(url)}`);
-  }
-  if (typeof redis !== 'object' || redis === null) {
-    throw new TypeError(`Expected \`redis\` to be an object, got ${describe(redis)}`);
-  }
-  if (typeof prefix !== 'string' || prefix === '') {
-    throw new TypeError(`Expected \`prefix\` to be a non-empty string, got ${describe(prefix)}`);
-  }
-  integer('leaseTtl', leaseTtl, 100, 2 ** 31 - 1);
-  integer('chunkSize', chunkSize, 1, 512 * MiB);
-  return { url, redis, prefix, leaseTtl, chunkSize };
-}
-
-function integer(option: string, value: unknown, min: number, max: number): void {
-  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
-    throw new (typeof value === 'number' ? RangeError : TypeError)(
-      `Expected \`${option}\` to be an integer from ${min} to ${max}, got ${describe(value)}`,
-    );
-  }
-}
-
-/** `redis://host:port[/db]/<prefix>:<name>`, without credentials: for messages and listings. */
-export function redisLocation(options: RedisStoreOptions, name: string): string {
-  const { url, redis, prefix } = resolveRedisOptions(options);
-  let server = `redis://${redis.host ?? '127.0.0.1'}:${redis.port ?? 6379}`;
-  let db = redis.db;
-  if (url !== undefined) {
-    try {
-      const parsed = new URL(url);
-      server = `${parsed.protocol}//${parsed.host}`;
-      const path = parsed.pathname.replace(/^\//, '');
-      if (path !== '') db ??= Number(path);
-    } catch {
-      server = url.replace(/\/\/[^@/]*@/, '//');
-    }
-  }
-  return `${server}${db ? `/${db}` : ''}/${prefix}:${name}`;
-}
 
 /**
  * Creates the Redis store. ioredis is loaded on first use (it is an optional peer
@@ -154,8 +74,9 @@ interface Manifest {
 }
 
 class RedisStore implements AsyncCheckpointStore {
-  readonly #options: RedisStoreOptions;
-  readonly #settings: Settings;
+  readonly #settings: RedisSettings;
+  /** `redis://host:port[/db]`, for locations. */
+  readonly #server: string;
   /** Random id of this instance, recorded in its leases. */
   readonly #id = randomBytes(8).toString('hex');
   readonly #leases = new Map<string, Lease>();
@@ -163,12 +84,12 @@ class RedisStore implements AsyncCheckpointStore {
   #lastError: unknown;
 
   constructor(options: RedisStoreOptions) {
-    this.#options = options;
     this.#settings = resolveRedisOptions(options);
+    this.#server = redisServer(this.#settings);
   }
 
   locate(name: string): string {
-    return redisLocation(this.#options, name);
+    return `${this.#server}/${this.#settings.prefix}:${name}`;
   }
 
   async generations(name: string): Promise<RemoteGeneration[]> {
@@ -219,49 +140,44 @@ class RedisStore implements AsyncCheckpointStore {
   }
 
   async write(name: string, parts: readonly Uint8Array[], keep: number): Promise<RemoteGeneration> {
-    integer('keep', keep, 1, 1000);
+    expectInteger('keep', keep, 1, 1000);
     const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
     const { chunkSize, leaseTtl } = this.#settings;
     const chunks = Math.max(1, Math.ceil(size / chunkSize));
     const id = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(6).toString('hex')}`;
     const lease = this.#leases.get(name);
-    const entry: ManifestEntry = {
-      id,
-      size,
-      savedAt: new Date().toISOString(),
-      token: lease?.token ?? 0,
-      chunks,
-    };
-    const dropped = await this.#run('write', name, async (client) => {
+    const token = lease?.token ?? 0;
+    const { savedAt, dropped } = await this.#run('write', name, async (client) => {
       // Listed as pending before any byte lands, so a crash mid-upload leaves nothing cleanup misses.
       await client.hset(this.#key(name, 'pending'), id, chunks);
+      // A few chunks in flight keep the connection busy; ioredis copies each command into
+      // one buffer, so memory stays within WINDOW chunks whatever the size of the state.
       const inFlight: Promise<unknown>[] = [];
       let i = 0;
       for (const chunk of chunksOf(parts, chunkSize)) {
         const sent = client.set(this.#chunkKey(name, id, i++), chunk);
-        sent.catch(() => {}); // awaited below in order; this only marks it handled meanwhile
+        sent.catch(() => {}); // awaited below, in order; this only marks it handled meanwhile
         inFlight.push(sent);
         if (inFlight.length >= WINDOW) await inFlight.shift();
       }
       await Promise.all(inFlight);
-      entry.savedAt = new Date().toISOString();
+      const savedAt = new Date().toISOString();
+      const entry: ManifestEntry = { id, size, savedAt, token, chunks };
       const keys = ['manifest', 'lease', 'pending'].map((suffix) => this.#key(name, suffix));
-      const [status, ...rest] = (await this.#script(
-        client,
-        COMMIT,
-        keys,
-        lease?.record ?? '',
-        entry.token,
-        JSON.stringify(entry),
-        keep,
-        leaseTtl,
-      )) as [string, ...string[]];
-      if (status === 'taken') throw this.#takenOver(name, rest[0] ?? '', entry.token);
-      return rest;
+      const args = [lease?.record ?? '', token, JSON.stringify(entry), keep, leaseTtl];
+      const [status, ...rest] = (await this.#script(client, COMMIT, keys, ...args)) as string[];
+      if (status === 'taken') {
+        // The new holder may have cleaned up while we uploaded; our chunks are ours to delete.
+        await this.#deleteChunks(client, name, id, chunks)
+          .then(() => client.hdel(this.#key(name, 'pending'), id))
+          .catch(() => {});
+        throw this.#takenOver(name, rest[0] ?? '', token);
+      }
+      return { savedAt, dropped: rest };
     });
     // The commit stands even if this deletion fails: the dropped ids stay pending for cleanup.
     await this.#purge(name, dropped).catch(() => {});
-    return { id, size, savedAt: entry.savedAt, token: entry.token };
+    return { id, size, savedAt, token };
   }
 
   async remove(name: string): Promise<void> {
@@ -319,6 +235,12 @@ class RedisStore implements AsyncCheckpointStore {
       ];
     });
     if (token === 0) {
+      // Taken meanwhile by a concurrent lock() of this same store: one more holder of ours.
+      const mine = this.#leases.get(name);
+      if (mine?.record === current) {
+        mine.count++;
+        return;
+      }
       const holder = parseLease(current);
       throw new CheckpointLockedError(
         `Checkpoint "${name}" is locked by pid ${holder.pid} on host ${holder.host} since ${holder.since} (${this.locate(name)})`,
@@ -390,14 +312,18 @@ class RedisStore implements AsyncCheckpointStore {
     const pending = await client.hgetall(pendingKey);
     for (const id of ids ?? Object.keys(pending)) {
       const chunks = Number(pending[id] ?? 0);
-      if (referenced.has(id) || !(chunks > 0)) continue;
-      const keys = Array.from({ length: chunks }, (_, i) => this.#chunkKey(name, id, i));
-      for (let at = 0; at < keys.length; at += 1000) {
-        await client.unlink(...keys.slice(at, at + 1000));
-      }
+      if (!referenced.has(id) && chunks > 0) await this.#deleteChunks(client, name, id, chunks);
     }
     const unlisted = (ids ?? Object.keys(pending)).filter((id) => pending[id] !== undefined);
     if (unlisted.length > 0) await client.hdel(pendingKey, ...unlisted);
+  }
+
+  async #deleteChunks(client: Redis, name: string, id: string, chunks: number): Promise<void> {
+    const keys = Array.from({ length: chunks }, (_, i) => this.#chunkKey(name, id, i));
+    // UNLINK frees the memory in the background; batches keep each command small.
+    for (let at = 0; at < keys.length; at += 1000) {
+      await client.unlink(...keys.slice(at, at + 1000));
+    }
   }
 
   #renewEvery(name: string, lease: Lease): void {
