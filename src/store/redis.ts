@@ -109,21 +109,27 @@ class RedisStore implements AsyncCheckpointStore {
       await this.#run(`download generation ${generation.id} of`, name, async (client) => {
         file = await open(path, 'w', 0o600);
         let written = 0;
-        // Chunks are read until the size is reached, so the chunk size of the writer does not
-        // need to be known; the next chunk is fetched while the current one is written.
-        const next = (i: number) => client.getBuffer(this.#chunkKey(name, generation.id, i));
-        let fetching = next(0);
-        for (let i = 0; ; i++) {
-          const chunk = await fetching;
+        const get = (i: number) => {
+          const got = client.getBuffer(this.#chunkKey(name, generation.id, i));
+          got.catch(() => {}); // awaited below, in order; this only marks it handled meanwhile
+          return got;
+        };
+        // The first chunk's length is the writer's chunk size, which gives the chunk count;
+        // then up to WINDOW chunks are fetched ahead while earlier ones are written.
+        const first = await get(0);
+        const count = first?.byteLength ? Math.ceil(generation.size / first.byteLength) : 1;
+        const fetching = [Promise.resolve(first)];
+        for (let i = 1; i < Math.min(count, WINDOW); i++) fetching.push(get(i));
+        for (let i = 0; i < count; i++) {
+          const chunk = await fetching.shift()!;
+          if (i + WINDOW < count) fetching.push(get(i + WINDOW));
           if (chunk === null) {
             throw new StoreError(
               `Generation ${generation.id} of ${this.locate(name)} is gone (chunk ${i} missing after ${written} of ${generation.size} bytes)`,
             );
           }
           written += chunk.byteLength;
-          if (written < generation.size) fetching = next(i + 1);
           await file.write(chunk);
-          if (written >= generation.size) break;
         }
         if (written !== generation.size) {
           throw new StoreError(
