@@ -12,10 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { CheckpointLockedError, Random, StoreError } from '../dist/index.js';
+import { redisStore } from '../dist/redis.js';
 import { createRedisStore, type RedisStoreOptions } from '../dist/store/redis.js';
 import type { AsyncCheckpointStore, RemoteGeneration } from '../dist/store/remote.js';
 // @ts-expect-error: a plain .mjs fixture without types
 import { checkPayload, payload } from './fixtures/redis/payload.mjs';
+import { thrownBy } from './helpers.js';
 import { describeRedis, type RedisServer, startRedis } from './servers/redis.js';
 
 const MiB = 1024 * 1024;
@@ -273,6 +275,34 @@ describeRedis('Redis store: contract and layout', () => {
       'resumable-state/redis needs the optional package ioredis: npm install ioredis',
       'ERR_MODULE_NOT_FOUND',
     ]);
+  });
+
+  it('never keeps a process alive once idle, even holding a lease and never closed', async () => {
+    const script = `
+      const { createRedisStore } = await import(${JSON.stringify(fileURLToPath(new URL('../dist/store/redis.js', import.meta.url)))});
+      const s = createRedisStore({ url: '${server.url}', prefix: '${freshPrefix()}' });
+      await s.lock('idle', { pid: process.pid, host: 'h', since: 'now' });
+      await s.write('idle', [Buffer.from('abc')], 2);
+      console.log('written');`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(out).toBe('written\n');
+  });
+
+  it('redisStore() checks its options on the calling thread, and that they can cross threads', () => {
+    expect(() => redisStore({ chunkSize: -1 })).toThrow(
+      new RangeError(
+        'Expected `chunkSize` to be an integer from 1 to 536870912, got `-1` (number)',
+      ),
+    );
+    const err = thrownBy(() => redisStore({ redis: { retryStrategy: () => 100 } })) as TypeError;
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toBe(
+      'Expected redisStore() options to be plain data: they are sent to a background thread, which a live ioredis client or a function cannot reach',
+    );
+    expect((err.cause as Error).name).toBe('DataCloneError');
   });
 });
 

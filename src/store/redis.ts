@@ -81,6 +81,10 @@ class RedisStore implements AsyncCheckpointStore {
   readonly #id = randomBytes(8).toString('hex');
   readonly #leases = new Map<string, Lease>();
   #client: Promise<Redis> | undefined;
+  /** The client once created (what #client resolves to). */
+  #redis: Redis | undefined;
+  /** Operations under way. */
+  #busy = 0;
   #lastError: unknown;
 
   constructor(options: RedisStoreOptions) {
@@ -182,7 +186,9 @@ class RedisStore implements AsyncCheckpointStore {
       return { savedAt, dropped: rest };
     });
     // The commit stands even if this deletion fails: the dropped ids stay pending for cleanup.
-    await this.#purge(name, dropped).catch(() => {});
+    await this.#run('delete old generations of', name, (client) =>
+      this.#purge(client, name, dropped),
+    ).catch(() => {});
     return { id, size, savedAt, token };
   }
 
@@ -192,7 +198,7 @@ class RedisStore implements AsyncCheckpointStore {
         this.#key(name, 'manifest'),
         this.#key(name, 'pending'),
       ]);
-      await this.#purge(name, undefined, client);
+      await this.#purge(client, name, undefined);
     });
   }
 
@@ -271,7 +277,7 @@ class RedisStore implements AsyncCheckpointStore {
   async cleanup(name: string): Promise<void> {
     await this.#run('clean up', name, async (client) => {
       const manifest = await this.#manifest(client, name);
-      await this.#purge(name, undefined, client, new Set(manifest.generations.map((g) => g.id)));
+      await this.#purge(client, name, undefined, new Set(manifest.generations.map((g) => g.id)));
     });
   }
 
@@ -287,6 +293,7 @@ class RedisStore implements AsyncCheckpointStore {
     }
     const client = this.#client;
     this.#client = undefined;
+    this.#redis = undefined;
     if (client === undefined) return;
     const redis = await client.catch(() => undefined);
     if (redis === undefined) return;
@@ -308,12 +315,11 @@ class RedisStore implements AsyncCheckpointStore {
 
   /** Deletes the data of pending generations (`ids`, or all except `referenced`) and unlists them. */
   async #purge(
+    client: Redis,
     name: string,
     ids: string[] | undefined,
-    client?: Redis,
     referenced = new Set<string>(),
   ): Promise<void> {
-    client ??= await this.#connected();
     const pendingKey = this.#key(name, 'pending');
     const pending = await client.hgetall(pendingKey);
     for (const id of ids ?? Object.keys(pending)) {
@@ -371,6 +377,8 @@ class RedisStore implements AsyncCheckpointStore {
 
   /** Runs `fn` with a connected client; failures become StoreError naming `what` and where. */
   async #run<T>(what: string, name: string, fn: (client: Redis) => Promise<T>): Promise<T> {
+    this.#busy++;
+    this.#holdOpen();
     try {
       return await fn(await this.#connected());
     } catch (err) {
@@ -379,7 +387,20 @@ class RedisStore implements AsyncCheckpointStore {
         `Redis store could not ${what} ${this.locate(name)}: ${(err as Error)?.message ?? err}`,
         { cause: err },
       );
+    } finally {
+      this.#busy--;
+      this.#holdOpen();
     }
+  }
+
+  /**
+   * The socket keeps the process (or thread) alive only while an operation is under way:
+   * an idle store, like its unref'd timers, never holds a process open.
+   */
+  #holdOpen(): void {
+    const stream = this.#redis?.stream;
+    if (this.#busy > 0) stream?.ref();
+    else stream?.unref();
   }
 
   /** The client, connected: created on first use, waited for (briefly) while it reconnects. */
@@ -428,6 +449,8 @@ class RedisStore implements AsyncCheckpointStore {
     client.on('ready', () => {
       this.#lastError = undefined;
     });
+    client.on('connect', () => this.#holdOpen());
+    this.#redis = client;
     return client;
   }
 }
