@@ -94,3 +94,13 @@ end
 redis.call('RENAME', KEYS[1], KEYS[2])
 return 1
 `;
+
+/**
+ * Deletes data of one generation and unlists it from pending, all or nothing.
+ * KEYS: pending, then the chunk keys. ARGV: the generation id. Returns 1.
+ */
+export const DISCARD = `
+for i = 2, #KEYS do redis.call('UNLINK', KEYS[i]) end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+`;

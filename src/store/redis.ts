@@ -26,7 +26,7 @@ import {
   redisServer,
   resolveRedisOptions,
 } from './redis-options.js';
-import { ACQUIRE, COMMIT, MOVE, RELEASE, RENEW, UNREFERENCE } from './redis-scripts.js';
+import { ACQUIRE, COMMIT, DISCARD, MOVE, RELEASE, RENEW, UNREFERENCE } from './redis-scripts.js';
 import type { AsyncCheckpointStore, LeaseOwner, RemoteGeneration } from './remote.js';
 import type { LockOwner } from './store.js';
 
@@ -158,14 +158,21 @@ class RedisStore implements AsyncCheckpointStore {
     const lease = this.#leases.get(name);
     const token = lease?.token ?? 0;
     const { savedAt, dropped } = await this.#run('write', name, async (client) => {
-      // Listed as pending before any byte lands, so a crash mid-upload leaves nothing cleanup misses.
-      await client.hset(this.#key(name, 'pending'), id, chunks);
+      // Each chunk lands together with the pending entry of its generation (MULTI), so every
+      // chunk key is at all times either in the manifest or listed as pending, whatever dies
+      // when, even a fenced-out writer still uploading after the new holder's cleanup.
+      const pendingKey = this.#key(name, 'pending');
       // A few chunks in flight keep the connection busy; ioredis copies each command into
       // one buffer, so memory stays within WINDOW chunks whatever the size of the state.
       const inFlight: Promise<unknown>[] = [];
       let i = 0;
       for (const chunk of chunksOf(parts, chunkSize)) {
-        const sent = client.set(this.#chunkKey(name, id, i++), chunk);
+        const sent = client
+          .multi()
+          .hset(pendingKey, id, chunks)
+          .set(this.#chunkKey(name, id, i++), chunk)
+          .exec()
+          .then(failedIn);
         sent.catch(() => {}); // awaited below, in order; this only marks it handled meanwhile
         inFlight.push(sent);
         if (inFlight.length >= WINDOW) await inFlight.shift();
@@ -178,9 +185,7 @@ class RedisStore implements AsyncCheckpointStore {
       const [status, ...rest] = (await this.#script(client, COMMIT, keys, ...args)) as string[];
       if (status === 'taken') {
         // The new holder may have cleaned up while we uploaded; our chunks are ours to delete.
-        await this.#deleteChunks(client, name, id, chunks)
-          .then(() => client.hdel(this.#key(name, 'pending'), id))
-          .catch(() => {});
+        await this.#discard(client, name, id, chunks).catch(() => {});
         throw this.#takenOver(name, rest[0] ?? '', token);
       }
       return { savedAt, dropped: rest };
@@ -320,22 +325,17 @@ class RedisStore implements AsyncCheckpointStore {
     ids: string[] | undefined,
     referenced = new Set<string>(),
   ): Promise<void> {
-    const pendingKey = this.#key(name, 'pending');
-    const pending = await client.hgetall(pendingKey);
+    const pending = await client.hgetall(this.#key(name, 'pending'));
     for (const id of ids ?? Object.keys(pending)) {
-      const chunks = Number(pending[id] ?? 0);
-      if (!referenced.has(id) && chunks > 0) await this.#deleteChunks(client, name, id, chunks);
+      if (pending[id] === undefined) continue;
+      await this.#discard(client, name, id, referenced.has(id) ? 0 : Number(pending[id]));
     }
-    const unlisted = (ids ?? Object.keys(pending)).filter((id) => pending[id] !== undefined);
-    if (unlisted.length > 0) await client.hdel(pendingKey, ...unlisted);
   }
 
-  async #deleteChunks(client: Redis, name: string, id: string, chunks: number): Promise<void> {
+  /** Deletes `chunks` chunks of generation `id` and its pending entry, in one atomic step. */
+  async #discard(client: Redis, name: string, id: string, chunks: number): Promise<void> {
     const keys = Array.from({ length: chunks }, (_, i) => this.#chunkKey(name, id, i));
-    // UNLINK frees the memory in the background; batches keep each command small.
-    for (let at = 0; at < keys.length; at += 1000) {
-      await client.unlink(...keys.slice(at, at + 1000));
-    }
+    await this.#script(client, DISCARD, [this.#key(name, 'pending'), ...keys], id);
   }
 
   #renewEvery(name: string, lease: Lease): void {
@@ -453,6 +453,12 @@ class RedisStore implements AsyncCheckpointStore {
     this.#redis = client;
     return client;
   }
+}
+
+/** Throws the first error of a MULTI's replies, or if the transaction was aborted. */
+function failedIn(replies: [Error | null, unknown][] | null): void {
+  if (replies === null) throw new Error('MULTI transaction aborted');
+  for (const [err] of replies) if (err) throw err;
 }
 
 function parseLease(record: string): LeaseOwner & { token: number } {
