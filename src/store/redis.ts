@@ -4,11 +4,12 @@
  *
  * Keys under `<prefix>:<name>`:
  * - `:gen:<id>:<i>`  chunk i of generation `id` (at most `chunkSize` bytes; Redis strings
- *   stop at 512 MB, and one command per chunk keeps memory bounded)
+ *   stop at 512 MB, and a few chunks in flight keep memory bounded)
  * - `:manifest`      JSON `{ token, generations }`, newest first: what is committed
  * - `:pending`       hash `id → chunk count` of data not (or no longer) in the manifest:
- *   uploads in progress or cut short, and dropped generations not yet deleted. `cleanup`
- *   deletes exactly these, so it never needs to SCAN a shared server's whole keyspace.
+ *   uploads in progress or cut short, and dropped generations not yet deleted. Every chunk
+ *   key is at all times in the manifest or listed here, so `cleanup` deletes exactly these
+ *   and never needs to SCAN a shared server's whole keyspace.
  * - `:lease`         JSON `{ id, pid, host, since, token }` with a TTL
  * - `:fence`         counter handing out fencing tokens (never deleted, so tokens only grow)
  *
