@@ -1,0 +1,199 @@
+// Shared stores through a Checkpoint: `npm run bench:stores` (or `node bench/stores.mjs`).
+//
+//   --runs N   measured runs per figure (default 5; medians are reported)
+//   --write    write the table into docs/benchmarks-stores.md and the README's stores section
+//
+// State: 100 MB of random doubles (a Float64Array; incompressible, so stored raw). For each
+// store, on loopback: a durable save(); restore() by a new Checkpoint with an empty cache
+// folder (another machine: download, verify, decode); restore() with the cache folder the
+// saves filled (a restart on the same machine: no download); and a due sync() — the
+// main-thread pause, then the time until flush() says the upload is committed.
+// The file store on the same disk is the reference. Redis runs as its own redis-server
+// (no persistence), S3 as moto's server mode (python3 -m moto.server), when they are here.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { distUrl, freshDir, median, now, parseArgs, removeDir } from './common.mjs';
+
+const { Checkpoint, fileStore } = await import(distUrl());
+const args = parseArgs(process.argv.slice(2));
+const runs = args.runs ?? (args.quick ? 2 : 5);
+const MB = 1e6;
+const TOTAL = args.quick ? 20 * MB : 100 * MB;
+const log = (m) => process.stderr.write(`${m}\n`);
+const cleanup = [];
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function redisKind() {
+  if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
+  const { redisStore } = await import(distUrl('redis.js'));
+  const port = await freePort();
+  const dir = freshDir();
+  const child = spawn(
+    'redis-server',
+    ['--port', `${port}`, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
+  cleanup.push(() => {
+    child.kill();
+    removeDir(dir);
+  });
+  await sleep(300);
+  return {
+    label: 'Redis (`redisStore`, 8 MiB chunks)',
+    make: (cache) => redisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'bench', cache }),
+  };
+}
+
+async function s3Kind() {
+  if (spawnSync('python3', ['-c', 'import moto.server']).status !== 0) return undefined;
+  let s3;
+  let sdk;
+  try {
+    s3 = await import(distUrl('s3.js'));
+    sdk = await import('@aws-sdk/client-s3');
+  } catch {
+    return undefined;
+  }
+  const port = await freePort();
+  const child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', `${port}`], {
+    stdio: 'ignore',
+  });
+  cleanup.push(() => child.kill());
+  const endpoint = `http://127.0.0.1:${port}`;
+  const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
+  const client = new sdk.S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials,
+  });
+  for (let i = 0; ; i++) {
+    try {
+      await client.send(new sdk.CreateBucketCommand({ Bucket: 'bench' }));
+      break;
+    } catch (err) {
+      if (i > 50) throw err;
+      await sleep(200);
+    }
+  }
+  return {
+    label: 'S3 (`s3Store` against moto, 8 MiB parts)',
+    make: (cache) =>
+      s3.s3Store({
+        bucket: 'bench',
+        prefix: 'bench',
+        endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials,
+        cache,
+      }),
+  };
+}
+
+const state = () => ({ data: randomFillSync(new Float64Array(TOTAL / 8)) });
+
+async function measure(kind) {
+  const figures = { save: [], restoreRemote: [], restoreCached: [], pause: [], committed: [] };
+  const cache = freshDir();
+  const dir = freshDir();
+  const make = (c) => kind.make(c ?? cache, dir);
+  const options = { name: 'bench', log: false, signals: false, compression: 'none' };
+  const initial = state();
+  for (let run = 0; run < runs; run++) {
+    let chp = new Checkpoint({ ...options, store: make(), interval: '1h' });
+    chp.restore(initial);
+    let t = now();
+    chp.save();
+    figures.save.push(now() - t);
+    chp.close();
+
+    const other = freshDir();
+    chp = new Checkpoint({ ...options, store: make(other) });
+    t = now();
+    const restored = chp.restore({ data: new Float64Array(0) });
+    figures.restoreRemote.push(now() - t);
+    if (restored.data.length !== TOTAL / 8) throw new Error('restored the wrong state');
+    chp.close();
+    removeDir(other);
+
+    chp = new Checkpoint({ ...options, store: make(), interval: 0 });
+    t = now();
+    chp.restore({ data: new Float64Array(0) });
+    figures.restoreCached.push(now() - t);
+    t = now();
+    chp.sync();
+    figures.pause.push(now() - t);
+    await chp.flush();
+    figures.committed.push(now() - t);
+    chp.close();
+  }
+  removeDir(cache);
+  removeDir(dir);
+  const m = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, median(v)]));
+  log(
+    `${kind.label}: ${JSON.stringify(figures, (_, v) => (typeof v === 'number' ? Math.round(v) : v))}`,
+  );
+  return m;
+}
+
+const kinds = [
+  { label: 'file (`fileStore`, the default; reference)', make: (_cache, dir) => fileStore(dir) },
+];
+for (const k of [await redisKind(), await s3Kind()]) if (k !== undefined) kinds.push(k);
+
+const rows = [];
+try {
+  for (const kind of kinds) rows.push([kind.label, await measure(kind)]);
+} finally {
+  for (const f of cleanup) f();
+}
+
+const rate = (ms) => `${Math.round(TOTAL / MB / (ms / 1000))} MB/s`;
+const ms = (x) => `${x < 10 ? x.toFixed(1) : Math.round(x)} ms`;
+const lines = [
+  `${TOTAL / MB} MB of doubles through each store on loopback, medians of ${runs} runs, ${new Date().toISOString().slice(0, 10)}:`,
+  '',
+  '| store | durable `save()` | `restore()` on another machine (download) | `restore()` from the local cache | due `sync()`: main-thread pause / committed |',
+  '|---|---|---|---|---|',
+  ...rows.map(
+    ([label, m]) =>
+      `| ${label} | ${ms(m.save)} (${rate(m.save)}) | ${ms(m.restoreRemote)} (${rate(m.restoreRemote)}) | ${ms(m.restoreCached)} (${rate(m.restoreCached)}) | ${ms(m.pause)} / ${ms(m.committed)} |`,
+  ),
+];
+const table = lines.join('\n');
+process.stdout.write(`${table}\n`);
+
+if (args.write) {
+  const root = new URL('..', import.meta.url).pathname;
+  const method = readFileSync(new URL(import.meta.url), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('//'))
+    .map((l) => l.slice(3))
+    .join('\n');
+  writeFileSync(
+    join(root, 'docs/benchmarks-stores.md'),
+    `# Benchmarks: stores\n\n${table}\n\nMachine: ${os.cpus()[0]?.model} (${os.cpus().length} cores), Node ${process.version}.\n\n## Method\n\n\`\`\`\n${method}\n\`\`\`\n`,
+  );
+  const path = join(root, 'README.md');
+  const text = readFileSync(path, 'utf8');
+  const START = '<!-- bench-stores:start -->';
+  const END = '<!-- bench-stores:end -->';
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a < 0 || b < a) log(`README.md has no ${START} / ${END} markers: left untouched`);
+  else writeFileSync(path, `${text.slice(0, a + START.length)}\n${table}\n${text.slice(b)}`);
+}
