@@ -15,8 +15,12 @@ const PACKAGE = '@aws-sdk/client-s3';
 const MAX_ATTEMPTS = 3;
 /** Connecting longer than this fails the attempt. */
 const CONNECTION_TIMEOUT = 2_000;
-/** A socket idle this long (nothing sent or received) fails the attempt. */
-const REQUEST_TIMEOUT = 3_000;
+/**
+ * A socket idle this long (nothing sent or received) fails the attempt. An idle limit, not a
+ * total one (the SDK's `requestTimeout`, which only warns unless told to throw): uploading a
+ * large part over a slow link may take long, but never sits silent.
+ */
+const SOCKET_TIMEOUT = 3_000;
 
 let loading: Promise<S3Sdk> | undefined;
 
@@ -40,7 +44,7 @@ export function createS3Client(sdk: S3Sdk, settings: S3Settings): S3Client {
     ...(settings.forcePathStyle === undefined ? {} : { forcePathStyle: settings.forcePathStyle }),
     ...(settings.credentials === undefined ? {} : { credentials: settings.credentials }),
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT, requestTimeout: REQUEST_TIMEOUT },
+    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT, socketTimeout: SOCKET_TIMEOUT },
     // The container carries its own CRC-32, checked on every restore; the SDK's default
     // CRC32 of each request body runs in JavaScript and would halve upload throughput.
     requestChecksumCalculation: 'WHEN_REQUIRED',
