@@ -45,8 +45,9 @@ export function createS3Client(sdk: S3Sdk, settings: S3Settings): S3Client {
     ...(settings.credentials === undefined ? {} : { credentials: settings.credentials }),
     maxAttempts: MAX_ATTEMPTS,
     requestHandler: { connectionTimeout: CONNECTION_TIMEOUT, socketTimeout: SOCKET_TIMEOUT },
-    // The container carries its own CRC-32, checked on every restore; the SDK's default
-    // CRC32 of each request body runs in JavaScript and would halve upload throughput.
+    // Checksums only where S3 demands them: several S3-compatible servers reject the
+    // flexible checksums the SDK sends by default since 3.729, and the container carries its
+    // own CRC-32 over every byte, checked on every restore.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
