@@ -2,12 +2,13 @@
  * The S3 store against moto's S3 server on loopback: the store contract, leases and fencing,
  * an unreachable server, and writers killed mid-upload. Each test works under its own prefix.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import {
   GetObjectCommand,
   HeadObjectCommand,
@@ -155,6 +156,27 @@ async function kill(child: ChildProcess): Promise<void> {
   child.kill('SIGKILL');
   await exited;
 }
+
+it('says how to install @aws-sdk/client-s3 when it is missing', () => {
+  // The built library copied where no node_modules can be found, as in a project without it;
+  // run by plain node, since the test runner would resolve the package from this project.
+  const dir = mkdtempSync(join(tmpdir(), 'rs-s3-nosdk-'));
+  dirs.push(dir);
+  cpSync(new URL('../dist/', import.meta.url), dir, { recursive: true });
+  const script = `
+    const { createS3Store } = await import(${JSON.stringify(pathToFileURL(join(dir, 'store/s3.js')).href)});
+    const err = await createS3Store({ bucket: 'b' }).generations('x').catch((e) => e);
+    console.log(JSON.stringify([err.name, err.code, err.message, err.cause.code]));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
+  expect(JSON.parse(out)).toEqual([
+    'StoreError',
+    'CHECKPOINT_STORE',
+    'resumable-state/s3 needs the optional package @aws-sdk/client-s3: npm install @aws-sdk/client-s3',
+    'ERR_MODULE_NOT_FOUND',
+  ]);
+});
 
 suite('S3 store (moto)', () => {
   beforeAll(async () => {

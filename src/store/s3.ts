@@ -284,7 +284,10 @@ class S3Store implements AsyncCheckpointStore {
   async #raiseToken(name: string, token: number): Promise<void> {
     for (let race = 0; race < MAX_RACES; race++) {
       const current = await this.#manifest(name);
-      const next = { token, generations: current?.value.generations ?? [] };
+      const next = {
+        token: Math.max(token, current?.value.token ?? 0),
+        generations: current?.value.generations ?? [],
+      };
       if ((await this.#putJson(this.#manifestKey(name), next, current?.etag)) !== undefined) return;
     }
     throw new Refusal(`its manifest changed under every one of ${MAX_RACES} tries`);
@@ -395,11 +398,17 @@ class S3Store implements AsyncCheckpointStore {
   }
 
   #connect(): Promise<{ client: S3Client; sdk: S3Sdk }> {
-    this.#connection ??= loadS3Sdk().then((sdk) => ({
-      sdk,
-      client: createS3Client(sdk, this.#settings),
-    }));
-    this.#connection.catch(() => (this.#connection = undefined));
+    if (this.#connection === undefined) {
+      const connection = loadS3Sdk().then((sdk) => ({
+        sdk,
+        client: createS3Client(sdk, this.#settings),
+      }));
+      // Not kept when it failed: installing the package fixes the next call.
+      connection.catch(() => {
+        if (this.#connection === connection) this.#connection = undefined;
+      });
+      this.#connection = connection;
+    }
     return this.#connection;
   }
 
