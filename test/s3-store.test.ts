@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import {
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointLockedError, StoreError } from '../dist/index.js';
@@ -329,6 +331,59 @@ suite('S3 store (moto)', () => {
       expect(await store.generations('m')).toEqual([third]);
       expect(await store.generations('m.expired-1')).toEqual([second, first]);
       expect(await store.moveAside('empty', 'x')).toEqual([]);
+    });
+
+    it('cleanup() aborts unfinished uploads and deletes uncommitted generations of that name only', async () => {
+      const prefix = newPrefix();
+      const store = s3(prefix);
+      const kept = await store.write('c', [Buffer.from('kept')], 2);
+      const aside = await store.write('c.old', [Buffer.from('aside')], 2);
+      const orphan = `${prefix}/c/gen-0-000000000001.ckpt`;
+      const put = (Key: string) =>
+        server.client.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: 'x' }));
+      await put(orphan);
+      await put(`${prefix}/c/notes.txt`); // not a generation: not ours to delete
+      await server.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: BUCKET,
+          Key: `${prefix}/c/gen-0-00000000002.ckpt`,
+        }),
+      );
+      await server.client.send(
+        new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: `${prefix}/c.old/gen-0-03.ckpt` }),
+      );
+      await store.cleanup('c');
+      expect(await uploadsUnder(prefix)).toEqual(['c.old/gen-0-03.ckpt']);
+      expect(await keysUnder(prefix)).toEqual(
+        [
+          `c/${kept.id}.ckpt`,
+          'c/manifest.json',
+          'c/notes.txt',
+          `c.old/${aside.id}.ckpt`,
+          'c.old/manifest.json',
+        ].sort(),
+      );
+    });
+
+    it('loses no commit when writers without a lease commit at the same time', async () => {
+      const prefix = newPrefix();
+      const writers = [s3(prefix), s3(prefix), s3(prefix)];
+      // Each writer saves one after the other, as a process does; the three race each other.
+      const written = await Promise.all(
+        writers.map(async (store, w) => {
+          const mine: RemoteGeneration[] = [];
+          for (let i = 0; i < 4; i++)
+            mine.push(await store.write('w', [Buffer.from(`${w}.${i}`)], 20));
+          return mine;
+        }),
+      );
+      const listed = await writers[0]!.generations('w');
+      expect(listed.map((g) => g.id).sort()).toEqual(
+        written
+          .flat()
+          .map((g) => g.id)
+          .sort(),
+      );
     });
 
     it('keeps two prefixes apart', async () => {

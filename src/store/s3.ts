@@ -23,6 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
 import { safeFileName } from '../naming.js';
+import { describe } from '../options.js';
 import type { AsyncCheckpointStore, LeaseOwner, RemoteGeneration } from './remote.js';
 import { createS3Client, loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { normalizeS3Options, type S3Settings, type S3StoreOptions } from './s3-options.js';
@@ -128,6 +129,9 @@ class S3Store implements AsyncCheckpointStore {
   }
 
   async write(name: string, parts: readonly Uint8Array[], keep: number): Promise<RemoteGeneration> {
+    if (!Number.isInteger(keep) || keep < 1) {
+      throw new RangeError(`Expected \`keep\` to be an integer >= 1, got ${describe(keep)}`);
+    }
     const id = `gen-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
     const key = this.#generationKey(name, id);
     const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
@@ -171,6 +175,7 @@ class S3Store implements AsyncCheckpointStore {
       // Refused: the manifest changed since we read it (a commit, or a takeover raising the
       // token). Read it again: the fence check then tells which.
       if ((await this.#putJson(this.#manifestKey(name), next, current?.etag)) === undefined) {
+        await backOff(race);
         continue;
       }
       const dropped = manifest.generations.slice(keep - 1);
@@ -263,7 +268,10 @@ class S3Store implements AsyncCheckpointStore {
         const token = Math.max(current?.value.token ?? 0, manifest?.value.token ?? 0) + 1;
         const lease: Lease = { id: this.#id, ...owner, token, expiresAt: this.#expiry() };
         const etag = await this.#putJson(this.#leaseKey(name), lease, current?.etag);
-        if (etag === undefined) continue; // another process got there first: look again
+        if (etag === undefined) {
+          await backOff(race); // another process got there first: look again
+          continue;
+        }
         const entry: Held = { count: 1, lease, etag };
         this.#held.set(name, entry);
         try {
@@ -289,6 +297,7 @@ class S3Store implements AsyncCheckpointStore {
         generations: current?.value.generations ?? [],
       };
       if ((await this.#putJson(this.#manifestKey(name), next, current?.etag)) !== undefined) return;
+      await backOff(race);
     }
     throw new Refusal(`its manifest changed under every one of ${MAX_RACES} tries`);
   }
@@ -500,6 +509,11 @@ class S3Store implements AsyncCheckpointStore {
   #url(key: string): string {
     return `s3://${this.#settings.bucket}/${key}`;
   }
+}
+
+/** Waits a random while, longer after each lost race, so that racing writers spread out. */
+function backOff(race: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * 2 ** race));
 }
 
 /** A refusal of the store itself (no server error behind it): a StoreError without cause. */
