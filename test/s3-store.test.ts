@@ -17,10 +17,12 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointLockedError, StoreError } from '../dist/index.js';
 import type { AsyncCheckpointStore, RemoteGeneration } from '../dist/store/remote.js';
 import { createS3Store, type S3StoreOptions } from '../dist/store/s3.js';
+import { slices } from '../dist/store/s3-upload.js';
 import { thrownBy } from './helpers.js';
 import {
   S3_TEST_CONFIG,
@@ -158,6 +160,40 @@ async function kill(child: ChildProcess): Promise<void> {
   child.kill('SIGKILL');
   await exited;
 }
+
+it('cuts parts into upload slices of partSize, copying only slices that straddle two parts (fast-check)', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 8 }),
+      fc.integer({ min: 1, max: 20 }),
+      (lengths, size) => {
+        let n = 0;
+        const parts = lengths.map((length) => Uint8Array.from({ length }, () => n++ % 251));
+        const out = [...slices(parts, size)];
+        const total = lengths.reduce((a, b) => a + b, 0);
+        expect(Buffer.concat(out).equals(Buffer.concat(parts))).toBe(true);
+        expect(out.map((slice) => slice.byteLength)).toEqual(
+          Array.from({ length: Math.ceil(total / size) }, (_, i) =>
+            Math.min(size, total - i * size),
+          ),
+        );
+        // A slice lying within one part is a view of it, not a copy.
+        let at = 0;
+        for (const slice of out) {
+          const end = at + slice.byteLength;
+          let offset = 0;
+          for (const part of parts) {
+            if (at >= offset && end <= offset + part.byteLength) {
+              expect(slice.buffer).toBe(part.buffer);
+            }
+            offset += part.byteLength;
+          }
+          at = end;
+        }
+      },
+    ),
+  );
+});
 
 it('says how to install @aws-sdk/client-s3 when it is missing', () => {
   // The built library copied where no node_modules can be found, as in a project without it;
