@@ -53,11 +53,18 @@ try {
   const dir = mkdtempSync(join(tmpdir(), 'rs-bench-s3-'));
   const writes = [];
   const downloads = [];
+  // Peak extra memory outside the JS heap (buffers) while writing: parts copied for upload.
+  let peakExtra = 0;
   try {
     for (let run = 0; run < args.runs; run++) {
+      const base = process.memoryUsage().arrayBuffers;
+      const sampler = setInterval(() => {
+        peakExtra = Math.max(peakExtra, process.memoryUsage().arrayBuffers - base);
+      }, 2);
       let t = now();
       const generation = await store.write('bench', parts, 1);
       writes.push(now() - t);
+      clearInterval(sampler);
       t = now();
       await store.download('bench', generation, join(dir, `run-${run}.ckpt`));
       downloads.push(now() - t);
@@ -81,6 +88,9 @@ try {
   );
   show('write (upload + commit)', writes);
   show('download (to a file)', downloads);
+  console.log(
+    `peak extra buffer memory while writing: ${(peakExtra / 1024 / 1024).toFixed(1)} MiB`,
+  );
 } finally {
   moto.kill('SIGTERM');
   await once(moto, 'exit');

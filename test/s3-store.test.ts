@@ -481,6 +481,20 @@ suite('S3 store (moto)', () => {
       });
     });
 
+    it('counts locks taken twice by one instance: the lease goes with the last unlock', async () => {
+      const prefix = newPrefix();
+      const a = s3(prefix);
+      const b = s3(prefix);
+      await a.lock('twice', owner(1, 'host-a'));
+      await a.lock('twice', owner(1, 'host-a'));
+      await a.unlock('twice');
+      expect(await rejection(b.lock('twice', owner(2, 'host-b')))).toBeInstanceOf(
+        CheckpointLockedError,
+      );
+      await a.unlock('twice');
+      await b.lock('twice', owner(2, 'host-b'));
+    });
+
     it('takes over the lease of a killed holder once it expires, with a higher token', async () => {
       const prefix = newPrefix();
       const args = [server.endpoint, BUCKET, prefix, 'dead', '1000'];
