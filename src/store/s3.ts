@@ -278,7 +278,7 @@ class S3Store implements AsyncCheckpointStore {
           await this.#raiseToken(name, token);
         } catch (err) {
           this.#held.delete(name);
-          await this.#deleteQuietly([this.#leaseKey(name)]);
+          await this.#deleteLease(name, etag).catch(() => {}); // else it expires
           throw err;
         }
         this.#scheduleRenewal(name, entry);
@@ -331,19 +331,19 @@ class S3Store implements AsyncCheckpointStore {
     clearTimeout(held.timer);
     return this.#run('unlock', name, async () => {
       await held.renewing;
-      const { client, sdk } = await this.#connect();
-      // Conditional: a lease taken over meanwhile belongs to its new holder.
-      await client
-        .send(
-          new sdk.DeleteObjectCommand({
-            ...this.#object(this.#leaseKey(name)),
-            IfMatch: held.etag,
-          }),
-        )
-        .catch((err: unknown) => {
-          if (!isRefused(err) && !isNotFound(err)) throw err;
-        });
+      await this.#deleteLease(name, held.etag);
     });
+  }
+
+  /** Deletes the lease of `name` only if it is still the one we wrote (`etag`). */
+  async #deleteLease(name: string, etag: string): Promise<void> {
+    const { client, sdk } = await this.#connect();
+    const IfMatch = etag; // a lease taken over meanwhile belongs to its new holder
+    await client
+      .send(new sdk.DeleteObjectCommand({ ...this.#object(this.#leaseKey(name)), IfMatch }))
+      .catch((err: unknown) => {
+        if (!isRefused(err) && !isNotFound(err)) throw err;
+      });
   }
 
   cleanup(name: string): Promise<void> {
