@@ -4,8 +4,9 @@
  * of the caller's buffers; only a part that straddles two of them is copied, so the extra
  * memory is at most `concurrency × partSize` whatever the checkpoint's size.
  *
- * Not `@aws-sdk/lib-storage`: its `Upload` copies every byte of a stream into part buffers,
- * and would be a second optional package for what is four commands here.
+ * Not `@aws-sdk/lib-storage`: its `Upload` takes one body, so the container's parts would go
+ * in as a stream, which it copies byte for byte into part buffers; and it would be a second
+ * optional package (pinned to the client's version) for what is four commands here.
  */
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import type { S3Sdk } from './s3-client.js';
