@@ -11,6 +11,8 @@ import {
 } from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
 import { CheckpointError, CorruptCheckpointError, VersionMismatchError } from './errors.js';
+import { parseJournal, type StepRecord } from './journal.js';
+import { JournalWriter } from './journal-writer.js';
 import { canonicalKey, hashKey } from './key.js';
 import {
   each as eachLoop,
@@ -21,11 +23,17 @@ import {
 } from './loops.js';
 import { installMathRandom } from './math-random.js';
 import { defaultDir, deriveName, findCaller } from './naming.js';
-import { type CheckpointOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import {
+  type CheckpointOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  resolveStepOptions,
+} from './options.js';
 import { breakProgressLine, createProgress } from './progress.js';
 import { Random, type RandomState } from './random.js';
+import { type OnceOptions, type StepStats, Steps } from './steps.js';
 import { fileStore } from './store/file.js';
-import type { CheckpointStore, Generation } from './store/store.js';
+import type { CheckpointStore, Generation, JournalFile } from './store/store.js';
 import { Background } from './writer/background.js';
 import { BackgroundWriter } from './writer/writer.js';
 
@@ -38,6 +46,8 @@ export interface Trackable {
   setState(state: unknown): void;
 }
 
+type SavedSteps = { steps?: Map<string, StepRecord> | undefined; stepsFrom?: number | undefined };
+
 /** The stored envelope: the user's state plus everything needed to continue exactly. */
 interface Envelope {
   state: unknown;
@@ -45,6 +55,10 @@ interface Envelope {
   tracked: Record<string, unknown>;
   /** Positions of `range`/`each` loops: key → items done (absent in files of older versions). */
   loops?: Map<string, number>;
+  /** Outcomes of `once()` steps, folded in from the journal. */
+  steps?: Map<string, StepRecord>;
+  /** First journal not folded into `steps`: journals from this one on are replayed. */
+  stepsFrom?: number;
 }
 
 const LIBRARY = 'resumable-state@0.1.0';
@@ -101,6 +115,23 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   readonly #loops: LoopHost;
   /** Puts `Math.random` back (option `mathRandom`). */
   #uninstallMathRandom: (() => void) | undefined;
+  /** `once()` steps, loaded on first use. */
+  #steps: Steps | undefined;
+  /** The saved steps of the snapshot `restore()` loaded, until `#steps` takes them. */
+  #savedSteps: SavedSteps | undefined;
+  #restoreCalled = false;
+  /** A snapshot loaded by `once()` before `restore()` was called, kept for it (null: none). */
+  #loadedEarly: { meta: CheckpointMeta; envelope: Envelope } | null | undefined;
+  /** Journal that new step records go to, and its number. */
+  #journalFile: JournalFile | undefined;
+  #epoch = 0;
+  /** Journals replaced by a rotation, closed once no append is in flight. */
+  #retiredJournals: JournalFile[] = [];
+  /** `stepsFrom` of durable snapshots, oldest first; journals before the one-but-last go. */
+  #folds: number[] = [];
+  /** Folds handed to the background writer, applied once their write has landed. */
+  #pendingFolds: { seq: number; from: number }[] = [];
+  #removeSignalFlush: (() => void) | undefined;
 
   constructor(options?: CheckpointOptions) {
     this.#options = resolveOptions(options);
@@ -172,8 +203,11 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       );
     }
     this.#state = initial;
+    this.#restoreCalled = true;
     if (!this.#options.enabled || this.#options.clean) return initial;
-    const loaded = this.#load();
+    const early = this.#loadedEarly;
+    this.#loadedEarly = undefined;
+    const loaded = early === undefined ? this.#load() : (early ?? undefined);
     if (loaded === undefined) return initial;
     const { meta, envelope } = loaded;
     const state = envelope.state as T;
@@ -194,6 +228,9 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       );
     }
     this.#pendingTracked = envelope.tracked ?? {};
+    if (this.#steps === undefined) {
+      this.#savedSteps = { steps: envelope.steps, stepsFrom: envelope.stepsFrom };
+    }
     for (const [key, obj] of this.#tracked) this.#applyTracked(key, obj);
     this.#state = state;
     this.#restored = true;
@@ -242,6 +279,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
 
   /** Resolves when every started save is durable; rejects with the error of a failed one. */
   async flush(): Promise<void> {
+    await this.#steps?.writer.drain();
     await this.#writer?.wait();
     this.#throwWriterError();
   }
@@ -256,6 +294,14 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     if (!this.#options.enabled) return;
     this.#store.remove(this.name);
     this.#loops.loops.clear();
+    this.#steps?.writer.discard();
+    this.#steps?.clear();
+    this.#savedSteps = undefined;
+    this.#loadedEarly = undefined;
+    this.#retireJournal();
+    this.#closeRetired();
+    this.#folds = [];
+    this.#pendingFolds = [];
     this.#info = undefined;
     this.#saves = 0;
     this.#createdAt = undefined;
@@ -271,6 +317,15 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     this.#uninstallMathRandom?.();
     this.#uninstallMathRandom = undefined;
     this.#stopSignals?.();
+    this.#removeSignalFlush?.();
+    let journalError: unknown;
+    try {
+      this.#steps?.writer.close();
+    } catch (err) {
+      journalError = err;
+    }
+    this.#retireJournal();
+    this.#closeRetired();
     if (this.#background !== undefined) this.#background.disarm(this.#timerId);
     if (this.#writer !== undefined) {
       if (!this.#writer.close()) {
@@ -278,12 +333,166 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       }
       writersByLocation.get(this.location)?.delete(this.#writer.pending);
     }
+    this.#settleFolds();
     this.#releaseLock?.();
+    if (journalError !== undefined) throw journalError;
     this.#throwWriterError();
   }
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * Runs `fn` the first time `key` is seen, records its result durably, and from then on,
+   * in this run and every later one, returns the recorded result without calling `fn`: a
+   * paid or slow call (an API request, a conversion) is never made twice once it
+   * succeeded. Calls with a key already running share that run. A step that throws is
+   * recorded as failed (`failed()`), retried per `retries`, and run again by a later call
+   * or run. Results are stored like the state (same types), and should not be changed.
+   *
+   * @example
+   * const summary = await chp.once(`summary:${doc.id}`, () => llm.summarize(doc.text));
+   */
+  once<R>(key: string, fn: () => R | Promise<R>, options?: OnceOptions): Promise<R> {
+    try {
+      if (typeof key !== 'string' || key === '') {
+        throw new TypeError(`Expected \`key\` to be a non-empty string, got ${show(key)}`);
+      }
+      if (typeof fn !== 'function') {
+        throw new TypeError(`Expected \`fn\` to be a function, got ${show(fn)}`);
+      }
+      const checked = resolveStepOptions(options ?? {}, 'options.');
+      if (!this.#options.enabled) return Promise.resolve().then(fn);
+      if (this.#closed) {
+        throw new CheckpointError(`Checkpoint "${this.name}" is closed: once() cannot record`);
+      }
+      const steps = this.#stepsReady();
+      steps.writer.takeError();
+      return steps.once(key, fn, checked);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Keys of steps whose last attempt threw and that are not running now. */
+  failed(): string[] {
+    if (!this.#options.enabled) return [];
+    return this.#stepsReady().failed();
+  }
+
+  /** How many steps are done (result recorded), failed (last attempt threw) and running. */
+  stats(): StepStats {
+    if (!this.#options.enabled) return { done: 0, failed: 0, pending: 0 };
+    return this.#stepsReady().stats();
+  }
+
+  /** The steps: saved ones (snapshot, then journals replayed in order), on first use. */
+  #stepsReady(): Steps {
+    if (this.#steps !== undefined) return this.#steps;
+    const journal = this.#store.journal;
+    if (journal === undefined && !this.#restoreCalled) {
+      // Without a journal, steps are saved with the state, which must be known first.
+      throw new CheckpointError(
+        `once() needs restore(initial) first on a store without a journal (${this.location}): its steps are saved with the state`,
+      );
+    }
+    const records = new Map<string, StepRecord>();
+    let from = 0;
+    if (!this.#options.clean) {
+      let saved = this.#savedSteps;
+      if (!this.#restoreCalled) {
+        // once() before restore(): load now, and keep the snapshot for restore().
+        this.#loadedEarly ??= this.#load() ?? null;
+        saved = this.#loadedEarly?.envelope;
+      }
+      for (const [key, record] of saved?.steps ?? []) records.set(key, record);
+      from = saved?.stepsFrom ?? 0;
+    }
+    this.#savedSteps = undefined;
+    let last = from - 1;
+    for (const stored of journal?.read(this.name) ?? []) {
+      last = Math.max(last, stored.epoch);
+      // clean: saved steps are ignored (not deleted: a later save supersedes them).
+      if (this.#options.clean || stored.epoch < from) continue;
+      const parsed = parseJournal(stored.bytes);
+      for (const record of parsed.records) Steps.replay(records, record);
+      if (parsed.dropped !== undefined) {
+        const n = parsed.records.length;
+        this.#notice(
+          `dropped ${parsed.dropped} in ${stored.location} (${n} record${n === 1 ? '' : 's'} before it kept)`,
+        );
+      }
+    }
+    // Journal numbers follow the clock, so a new journal always sorts after every journal
+    // and every snapshot's \`stepsFrom\` written before, whatever was cleaned or cleared.
+    this.#epoch = nextEpoch(last);
+    this.#folds = [from];
+    const writer = new JournalWriter(() => this.#journalSink(), this.#options.batchDelayMs, {
+      failed: () => this.#retireJournal(),
+      idle: () => this.#closeRetired(),
+    });
+    this.#steps = new Steps(records, writer, {
+      durable: this.#options.durable,
+      retries: this.#options.retries,
+      retryDelay: this.#options.retryDelayMs,
+    });
+    this.#removeSignalFlush = this.#background?.onSignalFlush(() => writer.flushSync());
+    return this.#steps;
+  }
+
+  /** The journal file records go to now; without a journal, a save holds them instead. */
+  #journalSink(): { append(b: Uint8Array): Promise<void>; appendSync(b: Uint8Array): void } {
+    const journal = this.#store.journal;
+    if (journal === undefined) {
+      const save = () => this.#write(true);
+      return { append: async () => save(), appendSync: save };
+    }
+    this.#journalFile ??= journal.create(this.name, this.#epoch);
+    return this.#journalFile;
+  }
+
+  /** New records go to a new journal from now on (after a save, or a failed append). */
+  #retireJournal(): void {
+    if (this.#journalFile === undefined) return;
+    this.#retiredJournals.push(this.#journalFile);
+    this.#journalFile = undefined;
+    this.#epoch = nextEpoch(this.#epoch);
+  }
+
+  // A file is closed only when no append is in flight: its descriptor may be in use.
+  #closeRetired(): void {
+    if (this.#steps !== undefined && !this.#steps.writer.idle) return;
+    for (const file of this.#retiredJournals.splice(0)) file.close();
+  }
+
+  /** Starts a new journal for records from now on; returns its number (the snapshot's `stepsFrom`). */
+  #rotateJournal(): number {
+    this.#retireJournal();
+    this.#closeRetired();
+    return this.#epoch;
+  }
+
+  /**
+   * A snapshot holding every step before journal `from` is durable. Journals are kept back
+   * to the oldest of the last `keep` such snapshots, so a fallback to an older generation
+   * still finds its journals.
+   */
+  #folded(from: number): void {
+    this.#folds = [...this.#folds, from].slice(-this.#options.keep);
+    this.#store.journal?.drop(this.name, this.#folds[0]!);
+  }
+
+  // Only the newest background write is known to have landed; older queued ones may have
+  // been superseded or have failed, so they do not count (their journals stay longer).
+  #settleFolds(): void {
+    const written = this.#writer?.lastResult()?.seq ?? 0;
+    let landed: number | undefined;
+    while (this.#pendingFolds.length > 0 && this.#pendingFolds[0]!.seq <= written) {
+      const fold = this.#pendingFolds.shift()!;
+      if (fold.seq === written) landed = fold.from;
+    }
+    if (landed !== undefined) this.#folded(landed);
   }
 
   /**
@@ -343,15 +552,24 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     this.#background.arm(this.#timerId, this.#due, interval);
   }
 
-  #envelope(): Envelope {
+  #envelope(stepsFrom: number | undefined): Envelope {
     const tracked: Record<string, unknown> = { ...this.#pendingTracked };
     for (const [name, obj] of this.#tracked) tracked[name] = obj.getState();
-    return {
+    const envelope: Envelope = {
       state: this.#state,
       random: this.random.getState(),
       tracked,
       loops: loopPositions(this.#loops),
     };
+    if (this.#steps !== undefined) {
+      envelope.steps = this.#steps.records;
+      if (stepsFrom !== undefined) envelope.stepsFrom = stepsFrom;
+    } else if (this.#savedSteps?.steps !== undefined) {
+      // Steps restored but not used in this run: carried over as they were.
+      envelope.steps = this.#savedSteps.steps;
+      if (this.#savedSteps.stepsFrom !== undefined) envelope.stepsFrom = this.#savedSteps.stepsFrom;
+    }
+    return envelope;
   }
 
   /** Snapshots the state and writes it: in the background unless `durable`, or without a writer. */
@@ -362,7 +580,12 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       );
     }
     if (!durable) this.#throwWriterError();
-    const encoded = encodeState(this.#envelope() as unknown as Record<string, unknown>);
+    this.#settleFolds();
+    const stepsFrom =
+      this.#steps !== undefined && this.#store.journal !== undefined
+        ? this.#rotateJournal()
+        : undefined;
+    const encoded = encodeState(this.#envelope(stepsFrom) as unknown as Record<string, unknown>);
     const now = new Date().toISOString();
     const meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'> = {
       name: this.name,
@@ -382,6 +605,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     const writer = this.#writer;
     if (writer !== undefined && !durable && this.#background!.alive) {
       this.#infoSeq = writer.submit({ name: this.name, keep, compression, meta }, encoded);
+      if (stepsFrom !== undefined) this.#pendingFolds.push({ seq: this.#infoSeq, from: stepsFrom });
       this.#info = { ...meta, rawBytes: 0, storedBytes: 0, codec: '' };
       this.#infoFromWriter = true;
     } else {
@@ -391,12 +615,14 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       // (which supersedes it) reports its own failure, if any.
       if (writer !== undefined) {
         writer.waitSync(Number.POSITIVE_INFINITY);
+        this.#settleFolds();
         const earlier = writer.takeError();
         if (earlier !== undefined)
           this.#notice(`an earlier background save failed: ${earlier.message}`);
       }
       const parts = packCheckpoint(meta, encoded, compression);
       this.#store.write(this.name, parts, keep);
+      if (stepsFrom !== undefined) this.#folded(stepsFrom);
       this.#info = JSON.parse(new TextDecoder().decode(parts[1])).meta as CheckpointInfo;
       this.#infoFromWriter = false;
     }
@@ -440,7 +666,9 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
         this.#notice(`fell back to an older generation of "${this.name}" (${generation.location})`);
       }
       const { meta } = loaded;
-      const age = Date.now() - Date.parse(meta.savedAt);
+      // Steps journaled since the save are as fresh as their journal.
+      const written = this.#store.journal?.lastModified(this.name) ?? 0;
+      const age = Date.now() - Math.max(Date.parse(meta.savedAt), written);
       if (this.#options.expireMs !== false && age > this.#options.expireMs) {
         const tag = `expired-${timestamp()}`;
         const moved = this.#store.moveAside(this.name, tag);
@@ -519,6 +747,15 @@ function safeTag(version: string | number | undefined): string {
   return String(version ?? 'none')
     .replace(/[^A-Za-z0-9_-]/g, '_')
     .slice(0, 40);
+}
+
+/** The next journal number: the clock in ms, or one more than `last` if that is later. */
+function nextEpoch(last: number): number {
+  return Math.max(Date.now(), last + 1);
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : `\`${String(value)}\` (${typeof value})`;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

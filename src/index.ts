@@ -20,6 +20,9 @@ export {
 } from './inspect.js';
 export type { CheckpointOptions, LogTarget } from './options.js';
 export { Random, type RandomState } from './random.js';
+export type { Durability, OnceOptions, StepStats } from './steps.js';
+export { type BridgeOptions, bridgedStore } from './store/bridge.js';
 export { type FileStoreOptions, type FileSystem, fileStore } from './store/file.js';
 export { memoryStore } from './store/memory.js';
-export type { CheckpointStore, Generation } from './store/store.js';
+export type { AsyncCheckpointStore, LeaseOwner, RemoteGeneration } from './store/remote.js';
+export type { CheckpointStore, Generation, LockOwner } from './store/store.js';

@@ -67,6 +67,19 @@ export interface CheckpointOptions {
    * @default false
    */
   progress?: boolean;
+  /**
+   * When `once()` resolves: `'step'` after its result is on disk (steps finishing together
+   * share one flush), `'batched'` at once, the result being flushed within `batchDelay`
+   * (a crash may then lose that long of results, which run again).
+   * @default 'batched'
+   */
+  durable?: 'step' | 'batched';
+  /** Longest wait of a batched step result before it is flushed. @default '100ms' */
+  batchDelay?: number | string;
+  /** Retries of a `once()` step that throws, within one run (a failed step runs again on the next run anyway). @default 0 */
+  retries?: number;
+  /** Delay before the first retry, doubled for each next one, with jitter (at most 60 s). @default '1s' */
+  retryDelay?: number | string;
 }
 
 /** Options after defaults and validation. */
@@ -89,6 +102,47 @@ export interface ResolvedOptions {
   version: string | number | undefined;
   migrate: ((old: unknown, fromVersion: string | number | undefined) => unknown) | undefined;
   onVersionMismatch: 'fresh' | 'error';
+  durable: 'step' | 'batched';
+  batchDelayMs: number;
+  retries: number;
+  retryDelayMs: number;
+}
+
+/** Validates the options of one `once()` call (or the checkpoint's defaults for it). */
+export function resolveStepOptions(
+  options: { durable?: unknown; retries?: unknown; retryDelay?: unknown },
+  where = '',
+): { durable?: 'step' | 'batched'; retries?: number; retryDelay?: number } {
+  const out: { durable?: 'step' | 'batched'; retries?: number; retryDelay?: number } = {};
+  if (where !== '') {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
+    }
+    for (const key of Object.keys(options)) {
+      if (!['durable', 'retries', 'retryDelay'].includes(key)) {
+        throw new TypeError(`Unknown option \`${where}${key}\``);
+      }
+    }
+  }
+  const { durable, retries, retryDelay } = options;
+  if (durable !== undefined) {
+    if (durable !== 'step' && durable !== 'batched') {
+      throw new TypeError(
+        `Expected \`${where}durable\` to be 'step' or 'batched', got ${describe(durable)}`,
+      );
+    }
+    out.durable = durable;
+  }
+  if (retries !== undefined) {
+    if (!Number.isInteger(retries) || (retries as number) < 0 || (retries as number) > 1000) {
+      throw new RangeError(
+        `Expected \`${where}retries\` to be an integer from 0 to 1000, got ${describe(retries)}`,
+      );
+    }
+    out.retries = retries as number;
+  }
+  if (retryDelay !== undefined) out.retryDelay = parseDuration(retryDelay, `${where}retryDelay`);
+  return out;
 }
 
 const UNITS: Record<string, number> = {
@@ -162,6 +216,10 @@ const KNOWN = new Set([
   'version',
   'migrate',
   'onVersionMismatch',
+  'durable',
+  'batchDelay',
+  'retries',
+  'retryDelay',
 ]);
 
 /** Applies defaults and validates; bad values throw TypeError/RangeError naming the option. */
@@ -228,6 +286,7 @@ export function resolveOptions(
   ) {
     throw new TypeError(`Expected \`store\` to be a checkpoint store, got ${describe(store)}`);
   }
+  const steps = resolveStepOptions(options);
   const envOff = /^(off|0|false|no)$/i.test(env.RESUME ?? '');
   return {
     name: options.name,
@@ -248,5 +307,9 @@ export function resolveOptions(
     version,
     migrate: options.migrate,
     onVersionMismatch,
+    durable: steps.durable ?? 'batched',
+    batchDelayMs: parseDuration(options.batchDelay ?? 100, 'batchDelay'),
+    retries: steps.retries ?? 0,
+    retryDelayMs: steps.retryDelay ?? 1000,
   };
 }

@@ -18,6 +18,7 @@ import {
   StoreError,
 } from '../dist/index.js';
 import { thrownBy } from './helpers.js';
+import { describeStoreContract, type StoreCase } from './store-contract.js';
 
 const made: string[] = [];
 const open: Checkpoint<Record<string, unknown>>[] = [];
@@ -142,15 +143,6 @@ function faultyFs(): { fs: FileSystem; faults: Faults } {
   return { fs, faults };
 }
 
-interface StoreCase {
-  label: string;
-  make(): CheckpointStore;
-  /** Location reported for generation `index` of `name` in the store made last. */
-  location(name: string, index: number): string;
-  /** What moveAside(name, tag) returns for a name with `count` generations. */
-  movedAside(name: string, tag: string, count: number): string[];
-}
-
 let lastDir = '';
 const storeCases: StoreCase[] = [
   {
@@ -170,116 +162,7 @@ const storeCases: StoreCase[] = [
   },
 ];
 
-describe.each(storeCases)('CheckpointStore contract: $label', (c) => {
-  /** Texts of every generation of `name`, newest first, with the indices checked. */
-  function contents(store: CheckpointStore, name: string): string[] {
-    const generations = store.generations(name);
-    expect(generations).toEqual(
-      generations.map((_, index) => ({ index, location: c.location(name, index) })),
-    );
-    return generations.map((g) => asText(store.read(name, g)));
-  }
-
-  it('has no generations for a name never written', () => {
-    const store = c.make();
-    expect(store.generations('job')).toEqual([]);
-  });
-
-  it('stores the concatenation of the parts as generation 0', () => {
-    const store = c.make();
-    store.write('job', [text('head|'), text(''), text('body|'), text('tail')], 2);
-    expect(store.generations('job')).toEqual([{ index: 0, location: c.location('job', 0) }]);
-    expect(contents(store, 'job')).toEqual(['head|body|tail']);
-  });
-
-  it('keeps a snapshot: changing the written parts afterwards changes nothing stored', () => {
-    const store = c.make();
-    const part = text('abc');
-    store.write('job', [part], 2);
-    part[0] = 0x7a;
-    expect(contents(store, 'job')).toEqual(['abc']);
-  });
-
-  it('keep=2 keeps the latest and the previous write, exact bytes, newest first', () => {
-    const store = c.make();
-    for (const v of ['one', 'two', 'three']) store.write('job', [text(v)], 2);
-    expect(contents(store, 'job')).toEqual(['three', 'two']);
-  });
-
-  it('keep=3 keeps three generations and shifts them on every write', () => {
-    const store = c.make();
-    store.write('job', [text('one')], 3);
-    store.write('job', [text('two')], 3);
-    expect(contents(store, 'job')).toEqual(['two', 'one']);
-    store.write('job', [text('three')], 3);
-    expect(contents(store, 'job')).toEqual(['three', 'two', 'one']);
-    store.write('job', [text('four')], 3);
-    expect(contents(store, 'job')).toEqual(['four', 'three', 'two']);
-  });
-
-  it('keep=1 keeps only the latest write', () => {
-    const store = c.make();
-    store.write('job', [text('one')], 1);
-    store.write('job', [text('two')], 1);
-    expect(contents(store, 'job')).toEqual(['two']);
-  });
-
-  it('lowering keep deletes the extra generations on the next write', () => {
-    const store = c.make();
-    for (const v of ['one', 'two', 'three']) store.write('job', [text(v)], 3);
-    store.write('job', [text('four')], 2);
-    expect(contents(store, 'job')).toEqual(['four', 'three']);
-    store.write('job', [text('five')], 1);
-    expect(contents(store, 'job')).toEqual(['five']);
-  });
-
-  it('raising keep lets the generations grow again', () => {
-    const store = c.make();
-    store.write('job', [text('one')], 1);
-    store.write('job', [text('two')], 3);
-    expect(contents(store, 'job')).toEqual(['two', 'one']);
-    store.write('job', [text('three')], 3);
-    expect(contents(store, 'job')).toEqual(['three', 'two', 'one']);
-  });
-
-  it('keeps names apart, including names that extend one another', () => {
-    const store = c.make();
-    store.write('job', [text('a')], 2);
-    store.write('job.1', [text('b')], 2);
-    store.write('job-2', [text('c')], 2);
-    store.write('job.ckpt', [text('d')], 2);
-    expect(contents(store, 'job')).toEqual(['a']);
-    expect(contents(store, 'job.1')).toEqual(['b']);
-    expect(contents(store, 'job-2')).toEqual(['c']);
-    expect(contents(store, 'job.ckpt')).toEqual(['d']);
-  });
-
-  it('remove deletes every generation of that name only; a later write starts over', () => {
-    const store = c.make();
-    for (const v of ['one', 'two', 'three']) store.write('job', [text(v)], 3);
-    store.write('other', [text('x')], 3);
-    store.remove('job');
-    expect(store.generations('job')).toEqual([]);
-    expect(contents(store, 'other')).toEqual(['x']);
-    store.remove('job');
-    expect(store.generations('job')).toEqual([]);
-    store.write('job', [text('again')], 3);
-    expect(contents(store, 'job')).toEqual(['again']);
-  });
-
-  it('moveAside empties the name, reports where, and later writes start over', () => {
-    const store = c.make();
-    store.write('job', [text('one')], 2);
-    store.write('job', [text('two')], 2);
-    expect(store.moveAside('job', 'expired-1')).toEqual(c.movedAside('job', 'expired-1', 2));
-    expect(store.generations('job')).toEqual([]);
-    store.write('job', [text('three')], 2);
-    store.write('job', [text('four')], 2);
-    expect(contents(store, 'job')).toEqual(['four', 'three']);
-    expect(store.moveAside('job', 'expired-2')).toEqual(c.movedAside('job', 'expired-2', 2));
-    expect(store.moveAside('job', 'expired-3')).toEqual([]);
-  });
-});
+describeStoreContract(storeCases);
 
 describe('fileStore through a Checkpoint', () => {
   it('creates <dir>/<name>.ckpt with mode 0600 in a new folder with mode 0700', () => {

@@ -1,17 +1,123 @@
 /**
- * TEMPORARY stub: the synchronous bridge to asynchronous stores is being written on main and
- * replaces this file at merge.
+ * The synchronous face of a shared store. Its asynchronous implementation (S3, Redis) lives
+ * in the background thread; this side posts each call there and blocks on shared memory
+ * until the answer is posted back, so `restore()` and `save()` keep their synchronous
+ * contract. Background saves go to the same instance, which also renews the lease.
  */
+import { closeSync, fstatSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { CorruptCheckpointError } from '../errors.js';
+import { onExit } from '../hooks/exit.js';
+import { Background } from '../writer/background.js';
 import type { StoreTarget } from '../writer/protocol.js';
-import type { CheckpointStore } from './store.js';
+import type { RemoteGeneration } from './remote.js';
+import type { FetchedGeneration } from './remote-host.js';
+import type { CheckpointStore, Generation } from './store.js';
 
 /** Options of `bridgedStore`. */
 export interface BridgeOptions {
+  /** Human-readable location of a checkpoint, e.g. `s3://bucket/prefix/name`. */
   location(name: string): string;
+  /** Folder for local copies, so a restart on this machine restores without downloading. */
   cache?: string;
+  /** How long one blocking call may take before it fails with StoreError (default 10 min). */
+  callTimeout?: number;
 }
 
-/** The synchronous facade over an asynchronous store built from `target` (not yet). */
-export function bridgedStore(_target: StoreTarget, _options: BridgeOptions): CheckpointStore {
-  throw new Error('not yet');
+/**
+ * A CheckpointStore whose work runs in the background thread on the store built from
+ * `target` (an AsyncCheckpointStore factory: `(await import(module))[name](...args)`).
+ * The arguments cross a thread boundary, so they must be plain data.
+ */
+export function bridgedStore(target: StoreTarget, options: BridgeOptions): CheckpointStore {
+  const host: StoreTarget = {
+    module: new URL('./remote-host.js', import.meta.url).href,
+    name: 'hostRemoteStore',
+    args: [target, options.cache === undefined ? {} : { cache: resolve(options.cache) }],
+  };
+  const timeout = options.callTimeout ?? 600_000;
+  const call = (method: string, ...args: unknown[]) =>
+    Background.get().call(host, method, args, timeout);
+  // The remote generation behind each Generation handed out, by its location.
+  const remote = new Map<string, RemoteGeneration>();
+
+  function fetch(name: string, generation: Generation): FetchedGeneration {
+    const found = remote.get(generation.location);
+    if (found === undefined) {
+      throw new CorruptCheckpointError(`${generation.location} is not a known generation`);
+    }
+    return call('fetch', name, found) as FetchedGeneration;
+  }
+
+  return {
+    target: host,
+    locate: (name) => options.location(name),
+    generations(name) {
+      const list = call('generations', name) as RemoteGeneration[];
+      return list.map((g, index) => {
+        const location = `${options.location(name)}@${g.id}`;
+        remote.set(location, g);
+        return { index, location };
+      });
+    },
+    read(name, generation) {
+      const local = fetch(name, generation);
+      try {
+        return readFileSync(local.path);
+      } finally {
+        if (local.temporary) rmSync(local.path, { force: true });
+      }
+    },
+    open(name, generation) {
+      const local = fetch(name, generation);
+      const fd = openSync(local.path, 'r');
+      const size = fstatSync(fd).size;
+      return {
+        size,
+        read(into, position) {
+          let done = 0;
+          while (done < into.byteLength) {
+            const n = readSync(fd, into, done, into.byteLength - done, position + done);
+            if (n === 0) {
+              throw new CorruptCheckpointError(
+                `Checkpoint ${generation.location} is corrupt: truncated at ${position + done} bytes`,
+              );
+            }
+            done += n;
+          }
+        },
+        close() {
+          closeSync(fd);
+          if (local.temporary) rmSync(local.path, { force: true });
+        },
+      };
+    },
+    write(name, parts, keep) {
+      call('write', name, parts, keep);
+    },
+    remove(name) {
+      call('remove', name);
+    },
+    moveAside: (name, tag) => call('moveAside', name, tag) as string[],
+    lock(name) {
+      call('lock', name, { pid: process.pid, host: hostname(), since: new Date().toISOString() });
+      let held = true;
+      // A lease that cannot be handed back (the store is unreachable) expires on its own.
+      const release = () => {
+        if (!held) return;
+        held = false;
+        removeExitHook();
+        try {
+          call('unlock', name);
+        } catch {}
+      };
+      // A process that ends without close() hands its lease back rather than let it expire.
+      const removeExitHook = onExit(release);
+      return release;
+    },
+    cleanup(name) {
+      call('cleanup', name);
+    },
+  };
 }

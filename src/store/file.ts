@@ -6,6 +6,7 @@
  *   <name>.ckpt.<tag>    moved aside (expired, other version); never overwritten
  *   <name>.ckpt.tmp-…    a save in progress (removed at start if its writer is gone)
  *   <name>.lock          single-writer lock
+ *   <name>.ckpt.journal-<n>  journals of finished steps (`once()`), folded in by saves
  *
  * A save writes a temp file, fsyncs it, renames it over the latest, then fsyncs the folder:
  * the latest is always the complete old or the complete new file.
@@ -14,9 +15,16 @@ import { randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
 import { join } from 'node:path';
 import { CorruptCheckpointError, StoreError } from '../errors.js';
+import { JOURNAL_MAGIC } from '../journal.js';
 import { acquireFileLock, isProcessAlive } from '../lock.js';
 import { safeFileName } from '../naming.js';
-import type { CheckpointStore, Generation } from './store.js';
+import type {
+  CheckpointJournal,
+  CheckpointStore,
+  Generation,
+  JournalFile,
+  StoredJournal,
+} from './store.js';
 
 /** The subset of node:fs the file store uses; pass a faulty one to test failures. */
 export type FileSystem = Pick<
@@ -145,7 +153,65 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
     }
   }
 
+  function journals(name: string): { epoch: number; location: string }[] {
+    const prefix = `${safeFileName(name)}${EXTENSION}.journal-`;
+    const found: { epoch: number; location: string }[] = [];
+    for (const entry of listDir()) {
+      if (!entry.startsWith(prefix)) continue;
+      const rest = entry.slice(prefix.length);
+      if (/^(?:0|[1-9]\d{0,15})$/.test(rest)) {
+        found.push({ epoch: Number(rest), location: join(dir, entry) });
+      }
+    }
+    return found.sort((a, b) => a.epoch - b.epoch);
+  }
+
+  const journal: CheckpointJournal = {
+    read(name) {
+      return journals(name).map(({ epoch, location }): StoredJournal => {
+        try {
+          return { epoch, location, bytes: fs.readFileSync(location) };
+        } catch (err) {
+          throw fail('read the journal of', name, location, err);
+        }
+      });
+    },
+    create(name, epoch) {
+      const location = `${fileOf(name)}.journal-${epoch}`;
+      try {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const fd = fs.openSync(location, 'ax', 0o600);
+        writeAll(fd, JOURNAL_MAGIC);
+        fs.fsyncSync(fd);
+        syncDir();
+        return fileJournal(fd, (err) => fail('append to the journal of', name, location, err));
+      } catch (err) {
+        throw fail('create the journal of', name, location, err);
+      }
+    },
+    drop(name, epoch) {
+      for (const j of journals(name)) {
+        if (j.epoch < epoch) ignoreErrors(() => fs.unlinkSync(j.location));
+      }
+    },
+    lastModified(name) {
+      let latest: number | undefined;
+      for (const j of journals(name)) {
+        try {
+          const fd = fs.openSync(j.location, 'r');
+          try {
+            latest = Math.max(latest ?? 0, fs.fstatSync(fd).mtimeMs);
+          } finally {
+            fs.closeSync(fd);
+          }
+        } catch {}
+      }
+      return latest;
+    },
+  };
+
   return {
+    journal,
     // Without a custom fs the store can be rebuilt in the background thread, which then
     // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
     ...(options.fs === undefined
@@ -211,7 +277,7 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       }
     },
     remove(name) {
-      const all = generations(name);
+      const all = [...generations(name), ...journals(name)];
       try {
         for (const g of all) fs.unlinkSync(g.location);
         if (all.length > 0) syncDir();
@@ -226,6 +292,11 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
           const target = g.index === 0 ? `${fileOf(name)}.${tag}` : `${g.location}.${tag}`;
           fs.renameSync(g.location, target);
           moved.push(target);
+        }
+        // Journals go with the state they belong to.
+        for (const j of journals(name)) {
+          fs.renameSync(j.location, `${j.location}.${tag}`);
+          moved.push(`${j.location}.${tag}`);
         }
         if (moved.length > 0) syncDir();
       } catch (err) {
@@ -253,6 +324,50 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
           ignoreErrors(() => fs.unlinkSync(join(dir, entry)));
         }
       }
+    },
+  };
+}
+
+/**
+ * Appends through node:fs directly: the writes run on libuv's pool, so a step's fsync does
+ * not block the event loop; records are whole when the descriptor is in append mode.
+ */
+function fileJournal(fd: number, fail: (err: unknown) => Error): JournalFile {
+  const writeAll = async (bytes: Uint8Array) => {
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      const { bytesWritten } = await new Promise<{ bytesWritten: number }>((resolve, reject) =>
+        nodeFs.write(fd, bytes, offset, bytes.byteLength - offset, null, (err, bytesWritten) =>
+          err ? reject(err) : resolve({ bytesWritten }),
+        ),
+      );
+      offset += bytesWritten;
+    }
+    await new Promise<void>((resolve, reject) =>
+      nodeFs.fdatasync(fd, (err) => (err ? reject(err) : resolve())),
+    );
+  };
+  return {
+    async append(bytes) {
+      try {
+        await writeAll(bytes);
+      } catch (err) {
+        throw fail(err);
+      }
+    },
+    appendSync(bytes) {
+      try {
+        let offset = 0;
+        while (offset < bytes.byteLength) {
+          offset += nodeFs.writeSync(fd, bytes, offset, bytes.byteLength - offset);
+        }
+        nodeFs.fdatasyncSync(fd);
+      } catch (err) {
+        throw fail(err);
+      }
+    },
+    close() {
+      ignoreErrors(() => nodeFs.closeSync(fd));
     },
   };
 }

@@ -22,7 +22,41 @@ export interface Generation {
   location: string;
 }
 
+/** A journal file open for appending. */
+export interface JournalFile {
+  /** Appends `bytes`; resolves once they are on stable storage (written and flushed). */
+  append(bytes: Uint8Array): Promise<void>;
+  /** The same, blocking: at exit and on a signal, when the event loop will not turn again. */
+  appendSync(bytes: Uint8Array): void;
+  close(): void;
+}
+
+/** One stored journal file of a checkpoint. */
+export interface StoredJournal {
+  /** Its number: journals are replayed in this order. */
+  epoch: number;
+  location: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * Append-only journals of a checkpoint's finished steps (`once()`), so a step costs an
+ * append instead of a rewrite. Stores without one fall back to saving the snapshot.
+ */
+export interface CheckpointJournal {
+  /** Every journal of `name`, oldest epoch first. */
+  read(name: string): StoredJournal[];
+  /** Creates journal `epoch` of `name` (durably, with its header) for appending. */
+  create(name: string, epoch: number): JournalFile;
+  /** Deletes the journals of `name` numbered below `epoch`. */
+  drop(name: string, epoch: number): void;
+  /** When a journal of `name` was last written (ms since the epoch), if it has any. */
+  lastModified(name: string): number | undefined;
+}
+
 export interface CheckpointStore {
+  /** Journals of finished steps; `remove` and `moveAside` include them. Optional. */
+  readonly journal?: CheckpointJournal;
   /**
    * How to build this store in the background thread, which then writes there while the
    * main thread computes. Stores without one (memory, custom fs) write on the calling thread.

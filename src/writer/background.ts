@@ -2,15 +2,24 @@
  * Main-thread side of the background thread: one per process, started on first use and
  * unref'd so it never keeps the process alive.
  */
-import { Worker } from 'node:worker_threads';
+import {
+  MessageChannel,
+  type MessagePort,
+  receiveMessageOnPort,
+  Worker,
+} from 'node:worker_threads';
+import { StoreError } from '../errors.js';
 import { onExit } from '../hooks/exit.js';
 import {
+  type CallReply,
   Control,
   type FromBackground,
   SIGNALS,
   type SignalName,
+  type StoreTarget,
   type ToBackground,
 } from './protocol.js';
+import { rebuildError } from './writer.js';
 
 /** Called on the main thread when a signal arrives; returns once its state is saved. */
 export type SignalHandler = (signal: number) => void;
@@ -29,9 +38,13 @@ export class Background {
   readonly control = new Int32Array(new SharedArrayBuffer(Control.LENGTH * 4));
   readonly #worker: Worker;
   readonly #signalHandlers = new Set<SignalHandler>();
+  readonly #signalFlushes = new Set<() => void>();
   readonly #fallbackListeners = new Map<SignalName, () => void>();
   readonly #flags = new Map<number, Int32Array>();
   #nextId = 1;
+  readonly #calls: MessagePort;
+  readonly #callsDone = new Int32Array(new SharedArrayBuffer(4));
+  #lastCall = 0;
   #handling = false;
   #alive = true;
 
@@ -42,8 +55,17 @@ export class Background {
   }
 
   private constructor() {
+    const { port1, port2 } = new MessageChannel();
+    this.#calls = port1;
+    this.#calls.unref();
     this.#worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { control: this.control, graceMs: GRACE_MS },
+      workerData: {
+        control: this.control,
+        graceMs: GRACE_MS,
+        calls: port2,
+        callsDone: this.#callsDone,
+      },
+      transferList: [port2],
       name: 'resumable-state',
     });
     this.#worker.on('message', (message: FromBackground) => {
@@ -82,6 +104,41 @@ export class Background {
   /** Hands a staged snapshot to the thread. */
   postWrite(message: Extract<ToBackground, { type: 'write' }>): void {
     this.#post(message);
+  }
+
+  /**
+   * Runs `method(...args)` on the store built from `target` in the background thread and
+   * blocks until it answers: how a shared store's asynchronous I/O serves the synchronous
+   * `restore()` and `save()`. Errors come back with their class, code and cause.
+   */
+  call(target: StoreTarget, method: string, args: unknown[], timeoutMs: number): unknown {
+    if (!this.alive) {
+      throw new StoreError(
+        `The background thread is not running, so the store at ${target.module} cannot be reached`,
+      );
+    }
+    const id = ++this.#lastCall;
+    this.#post({ type: 'call', id, target, method, args });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const done = Atomics.load(this.#callsDone, 0);
+      if (done >= id) break;
+      const left = deadline - Date.now();
+      if (left <= 0 || !this.alive) {
+        const why = left <= 0 ? `did not answer within ${timeoutMs} ms` : 'died';
+        throw new StoreError(`The store's ${method}() ${why} (background thread)`);
+      }
+      Atomics.wait(this.#callsDone, 0, done, Math.min(left, 100));
+    }
+    // Answers arrive in call order; older ones belong to calls that timed out.
+    for (;;) {
+      const received = receiveMessageOnPort(this.#calls);
+      if (received === undefined) throw new StoreError(`The store's ${method}() answer was lost`);
+      const reply = received.message as CallReply;
+      if (reply.id !== id) continue;
+      if (reply.ok) return reply.value;
+      throw rebuildError(reply.error);
+    }
   }
 
   /** A fresh id for a checkpoint's timer. */
@@ -124,7 +181,22 @@ export class Background {
   // The main thread is idle (the message got through): if the user listens to this signal,
   // their listener runs now and decides; the background thread must not end the process.
   #onIdleSignal(signal: number): void {
+    // Finished steps are consistent records whatever the state is doing: write them now,
+    // before the process may end without reaching a step boundary.
+    for (const flush of this.#signalFlushes) {
+      try {
+        flush();
+      } catch (err) {
+        process.stderr.write(`resumable-state: ${(err as Error).message}\n`);
+      }
+    }
     if (this.#userListeners(signal) > 0) Atomics.store(this.control, Control.SIGNAL_HANDLED, 2);
+  }
+
+  /** Calls `flush` as soon as a signal arrives and the main thread is idle; returns its removal. */
+  onSignalFlush(flush: () => void): () => void {
+    this.#signalFlushes.add(flush);
+    return () => this.#signalFlushes.delete(flush);
   }
 
   #userListeners(signal: number): number {

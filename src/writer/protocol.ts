@@ -1,3 +1,5 @@
+import type { MessagePort } from 'node:worker_threads';
+
 /**
  * Messages and shared memory between the main thread and the background thread.
  * The background thread keeps time (raising due flags that sync() reads with a plain load:
@@ -89,6 +91,8 @@ export interface ErrorReport {
   name: string;
   code?: string;
   message: string;
+  /** Holder of a lock (CheckpointLockedError). */
+  owner?: { pid: number; host: string };
   cause?: {
     name: string;
     message: string;
@@ -112,7 +116,20 @@ export type ToBackground =
       target: StoreTarget;
       /** Raised when the write fails, so the next sync() reports it. */
       due: Int32Array;
+    }
+  | {
+      /** Runs `method(...args)` on the store built from `target`; answered on the calls port. */
+      type: 'call';
+      id: number;
+      target: StoreTarget;
+      method: string;
+      args: unknown[];
     };
+
+/** The answer to a call, posted on the calls port before the calls flag is raised to its id. */
+export type CallReply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: ErrorReport };
 
 export type FromBackground =
   | { type: 'signal'; signal: number }
@@ -122,4 +139,8 @@ export interface BackgroundData {
   control: Int32Array;
   /** How long to wait for the main thread to act on a signal before ending the process. */
   graceMs: number;
+  /** Where answers to calls are posted. */
+  calls: MessagePort;
+  /** Raised to the id of each answered call; the main thread waits on it. */
+  callsDone: Int32Array;
 }

@@ -11,9 +11,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { packCheckpoint } from '../codec/container.js';
-import type { CheckpointStore } from '../store/store.js';
 import {
   type BackgroundData,
+  type CallReply,
   Control,
   type ErrorReport,
   type FromBackground,
@@ -32,7 +32,7 @@ interface SignalHandle {
   close(): void;
 }
 
-const { control, graceMs } = workerData as BackgroundData;
+const { control, graceMs, calls, callsDone } = workerData as BackgroundData;
 const port = parentPort!;
 const timers = new Map<number, { timer: NodeJS.Timeout; flag: Int32Array }>();
 let handles: SignalHandle[] = [];
@@ -128,6 +128,10 @@ port.on('message', (message: ToBackground) => {
       // One write at a time, in order: a later snapshot of a checkpoint lands after an earlier one.
       queue = queue.then(() => write(message)).catch(fatal);
       break;
+    case 'call':
+      // In the same queue as writes: a call sees every write submitted before it.
+      queue = queue.then(() => call(message)).catch(fatal);
+      break;
   }
 });
 
@@ -141,19 +145,50 @@ function arm(id: number, flag: Int32Array, delay: number): void {
 }
 
 let queue: Promise<void> = Promise.resolve();
-const stores = new Map<string, Promise<CheckpointStore>>();
+/** A store as built here: local stores answer at once, shared ones (RemoteHost) with promises. */
+type HostedStore = {
+  write(name: string, parts: readonly Uint8Array[], keep: number): void | Promise<void>;
+} & Record<string, unknown>;
 
-function storeFor(target: StoreTarget): Promise<CheckpointStore> {
+const stores = new Map<string, Promise<HostedStore>>();
+
+// One instance per target for the life of the thread: it holds connections and leases.
+function storeFor(target: StoreTarget): Promise<HostedStore> {
   const key = JSON.stringify(target);
   let store = stores.get(key);
   if (store === undefined) {
     store = import(target.module).then(
-      (module: Record<string, (...args: unknown[]) => CheckpointStore>) =>
-        module[target.name]!(...target.args),
+      (module: Record<string, (...args: unknown[]) => HostedStore | Promise<HostedStore>>) => {
+        const create = module[target.name];
+        if (typeof create !== 'function') {
+          throw new TypeError(`Store module ${target.module} has no export named ${target.name}`);
+        }
+        return create(...target.args);
+      },
     );
+    // A failed build (module missing) is reported to this caller and retried by the next.
+    store.catch(() => stores.delete(key));
     stores.set(key, store);
   }
   return store;
+}
+
+async function call(message: Extract<ToBackground, { type: 'call' }>): Promise<void> {
+  let reply: CallReply;
+  try {
+    const store = await storeFor(message.target);
+    const method = store[message.method];
+    if (typeof method !== 'function') {
+      throw new TypeError(`The store has no method ${message.method}`);
+    }
+    const value = await (method as (...args: unknown[]) => unknown).apply(store, message.args);
+    reply = { id: message.id, ok: true, value };
+  } catch (err) {
+    reply = { id: message.id, ok: false, error: describeError(err) };
+  }
+  calls.postMessage(reply);
+  Atomics.store(callsDone, 0, message.id);
+  Atomics.notify(callsDone, 0);
 }
 
 async function write(message: Extract<ToBackground, { type: 'write' }>): Promise<void> {
@@ -165,7 +200,7 @@ async function write(message: Extract<ToBackground, { type: 'write' }>): Promise
     const { descriptor, encoded } = readStaged(message.data);
     const meta = descriptor.meta as Parameters<typeof packCheckpoint>[0];
     const parts = packCheckpoint(meta, encoded, descriptor.compression);
-    store.write(descriptor.name, parts, descriptor.keep);
+    await store.write(descriptor.name, parts, descriptor.keep);
     const header = JSON.parse(Buffer.from(parts[1]!).toString('utf8')) as {
       meta: { rawBytes: number; storedBytes: number; codec: string };
     };
@@ -218,6 +253,10 @@ function describeError(err: unknown): ErrorReport {
     message: e?.message ?? String(err),
   };
   if (typeof e?.code === 'string') out.code = e.code;
+  const owner = e as { pid?: unknown; host?: unknown };
+  if (typeof owner?.pid === 'number' && typeof owner.host === 'string') {
+    out.owner = { pid: owner.pid, host: owner.host };
+  }
   const cause = e?.cause as
     | (Error & { code?: string; errno?: number; syscall?: string; path?: string })
     | undefined;

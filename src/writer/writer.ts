@@ -5,7 +5,12 @@
  * still queued behind it.
  */
 import type { EncodedState } from '../codec/serializer.js';
-import { CheckpointError, StoreError } from '../errors.js';
+import {
+  CheckpointError,
+  CheckpointLockedError,
+  CorruptCheckpointError,
+  StoreError,
+} from '../errors.js';
 import { onExit } from '../hooks/exit.js';
 import type { Background } from './background.js';
 import {
@@ -192,7 +197,8 @@ function readReport(status: Int32Array, area: ReportArea): unknown {
   }
 }
 
-function rebuildError(report: ErrorReport): CheckpointError {
+/** An error reported by the background thread, with its class, code, owner and cause. */
+export function rebuildError(report: ErrorReport): CheckpointError {
   let cause: Error | undefined;
   if (report.cause !== undefined) {
     const { name, message, ...rest } = report.cause;
@@ -200,8 +206,13 @@ function rebuildError(report: ErrorReport): CheckpointError {
     cause.name = name;
   }
   const options = cause === undefined ? {} : { cause };
-  if (report.code === 'CHECKPOINT_STORE' || report.name === 'StoreError') {
-    return new StoreError(report.message, options);
+  switch (report.code) {
+    case 'CHECKPOINT_STORE':
+      return new StoreError(report.message, options);
+    case 'CHECKPOINT_LOCKED':
+      return new CheckpointLockedError(report.message, report.owner ?? { pid: 0, host: '' });
+    case 'CHECKPOINT_CORRUPT':
+      return new CorruptCheckpointError(report.message, options);
   }
   return new CheckpointError(`Background save failed: ${report.message}`, options);
 }

@@ -1,0 +1,505 @@
+/**
+ * The Redis store: checkpoints as chunked binary strings plus a manifest key, switched by a
+ * fenced Lua script, with a renewed lease for single-writer ownership.
+ *
+ * Keys under `<prefix>:<name>`:
+ * - `:gen:<id>:<i>`  chunk i of generation `id` (at most `chunkSize` bytes; Redis strings
+ *   stop at 512 MB, and a few chunks in flight keep memory bounded)
+ * - `:manifest`      JSON `{ token, generations }`, newest first: what is committed
+ * - `:pending`       hash `id → chunk count` of data not (or no longer) in the manifest:
+ *   uploads in progress or cut short, and dropped generations not yet deleted. Every chunk
+ *   key is at all times in the manifest or listed here, so `cleanup` deletes exactly these
+ *   and never needs to SCAN a shared server's whole keyspace.
+ * - `:lease`         JSON `{ id, pid, host, since, token }` with a TTL
+ * - `:fence`         counter handing out fencing tokens (never deleted, so tokens only grow)
+ *
+ * Cluster mode is not supported: the scripts touch several keys of one checkpoint.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { type FileHandle, open, unlink } from 'node:fs/promises';
+import type { Redis, RedisOptions } from 'ioredis';
+import { CheckpointLockedError, StoreError } from '../errors.js';
+import {
+  expectInteger,
+  type RedisSettings,
+  type RedisStoreOptions,
+  redisServer,
+  resolveRedisOptions,
+} from './redis-options.js';
+import { ACQUIRE, COMMIT, DISCARD, MOVE, RELEASE, RENEW, UNREFERENCE } from './redis-scripts.js';
+import type { AsyncCheckpointStore, LeaseOwner, RemoteGeneration } from './remote.js';
+import type { LockOwner } from './store.js';
+
+export type { RedisStoreOptions } from './redis-options.js';
+
+/** Chunk uploads or downloads in flight at once: enough to keep the socket busy, bounded memory. */
+const WINDOW = 4;
+/** How long a command waits for a lost connection to come back before failing. */
+const RECONNECT_WAIT_MS = 2000;
+
+/**
+ * Client settings that make a stopped server fail a save within seconds instead of queueing
+ * commands forever (ioredis's defaults: an unbounded offline queue and 20 retries per
+ * command), while reconnecting in the background so a later save succeeds.
+ */
+const CLIENT_DEFAULTS = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 3000,
+  retryStrategy: (times: number) => Math.min(times * 100, 1000),
+} satisfies RedisOptions;
+
+/**
+ * Creates the Redis store. ioredis is loaded on first use (it is an optional peer
+ * dependency); without it, every method throws `StoreError`.
+ */
+export function createRedisStore(options: RedisStoreOptions = {}): AsyncCheckpointStore {
+  return new RedisStore(options);
+}
+
+interface Lease {
+  record: string;
+  token: number;
+  count: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface ManifestEntry extends RemoteGeneration {
+  chunks: number;
+}
+
+interface Manifest {
+  token: number;
+  generations: ManifestEntry[];
+}
+
+class RedisStore implements AsyncCheckpointStore {
+  readonly #settings: RedisSettings;
+  /** `redis://host:port[/db]`, for locations. */
+  readonly #server: string;
+  /** Random id of this instance, recorded in its leases. */
+  readonly #id = randomBytes(8).toString('hex');
+  readonly #leases = new Map<string, Lease>();
+  #client: Promise<Redis> | undefined;
+  /** The client once created (what #client resolves to). */
+  #redis: Redis | undefined;
+  /** Operations under way. */
+  #busy = 0;
+  #lastError: unknown;
+
+  constructor(options: RedisStoreOptions) {
+    this.#settings = resolveRedisOptions(options);
+    this.#server = redisServer(this.#settings);
+  }
+
+  locate(name: string): string {
+    return `${this.#server}/${this.#settings.prefix}:${name}`;
+  }
+
+  async generations(name: string): Promise<RemoteGeneration[]> {
+    return this.#run('read the manifest of', name, async (client) =>
+      (await this.#manifest(client, name)).generations.map(({ id, size, savedAt, token }) => ({
+        id,
+        size,
+        savedAt,
+        token,
+      })),
+    );
+  }
+
+  async download(name: string, generation: RemoteGeneration, path: string): Promise<void> {
+    let file: FileHandle | undefined;
+    try {
+      await this.#run(`download generation ${generation.id} of`, name, async (client) => {
+        file = await open(path, 'w', 0o600);
+        let written = 0;
+        const get = (i: number) => {
+          const got = client.getBuffer(this.#chunkKey(name, generation.id, i));
+          got.catch(() => {}); // awaited below, in order; this only marks it handled meanwhile
+          return got;
+        };
+        // The first chunk's length is the writer's chunk size, which gives the chunk count;
+        // then up to WINDOW chunks are fetched ahead while earlier ones are written.
+        const first = await get(0);
+        const count = first?.byteLength ? Math.ceil(generation.size / first.byteLength) : 1;
+        const fetching = [Promise.resolve(first)];
+        for (let i = 1; i < Math.min(count, WINDOW); i++) fetching.push(get(i));
+        for (let i = 0; i < count; i++) {
+          const chunk = await fetching.shift()!;
+          if (i + WINDOW < count) fetching.push(get(i + WINDOW));
+          if (chunk === null) {
+            throw new StoreError(
+              `Generation ${generation.id} of ${this.locate(name)} is gone (chunk ${i} missing after ${written} of ${generation.size} bytes)`,
+            );
+          }
+          written += chunk.byteLength;
+          await file.write(chunk);
+        }
+        if (written !== generation.size) {
+          throw new StoreError(
+            `Generation ${generation.id} of ${this.locate(name)} has ${written} bytes, expected ${generation.size}`,
+          );
+        }
+      });
+      await file!.close();
+    } catch (err) {
+      await file?.close().catch(() => {});
+      await unlink(path).catch(() => {});
+      throw err;
+    }
+  }
+
+  async write(name: string, parts: readonly Uint8Array[], keep: number): Promise<RemoteGeneration> {
+    expectInteger('keep', keep, 1, 1000);
+    const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
+    const { chunkSize, leaseTtl } = this.#settings;
+    const chunks = Math.max(1, Math.ceil(size / chunkSize));
+    const id = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(6).toString('hex')}`;
+    const lease = this.#leases.get(name);
+    const token = lease?.token ?? 0;
+    const { savedAt, dropped } = await this.#run('write', name, async (client) => {
+      // Each chunk lands together with the pending entry of its generation (MULTI), so every
+      // chunk key is at all times either in the manifest or listed as pending, whatever dies
+      // when, even a fenced-out writer still uploading after the new holder's cleanup.
+      const pendingKey = this.#key(name, 'pending');
+      // A few chunks in flight keep the connection busy; ioredis copies each command into
+      // one buffer, so memory stays within WINDOW chunks whatever the size of the state.
+      const inFlight: Promise<unknown>[] = [];
+      let i = 0;
+      for (const chunk of chunksOf(parts, chunkSize)) {
+        const sent = client
+          .multi()
+          .hset(pendingKey, id, chunks)
+          .set(this.#chunkKey(name, id, i++), chunk)
+          .exec()
+          .then(failedIn);
+        sent.catch(() => {}); // awaited below, in order; this only marks it handled meanwhile
+        inFlight.push(sent);
+        if (inFlight.length >= WINDOW) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+      const savedAt = new Date().toISOString();
+      const entry: ManifestEntry = { id, size, savedAt, token, chunks };
+      const keys = ['manifest', 'lease', 'pending'].map((suffix) => this.#key(name, suffix));
+      const args = [lease?.record ?? '', token, JSON.stringify(entry), keep, leaseTtl];
+      const [status, ...rest] = (await this.#script(client, COMMIT, keys, ...args)) as string[];
+      if (status === 'taken') {
+        // The new holder may have cleaned up while we uploaded; our chunks are ours to delete.
+        await this.#discard(client, name, id, chunks).catch(() => {});
+        throw this.#takenOver(name, rest[0] ?? '', token);
+      }
+      return { savedAt, dropped: rest };
+    });
+    // The commit stands even if this deletion fails: the dropped ids stay pending for cleanup.
+    await this.#run('delete old generations of', name, (client) =>
+      this.#purge(client, name, dropped),
+    ).catch(() => {});
+    return { id, size, savedAt, token };
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.#run('remove', name, async (client) => {
+      await this.#script(client, UNREFERENCE, [
+        this.#key(name, 'manifest'),
+        this.#key(name, 'pending'),
+      ]);
+      await this.#purge(client, name, undefined);
+    });
+  }
+
+  async moveAside(name: string, tag: string): Promise<string[]> {
+    const target = `${name}.${tag}`;
+    return this.#run(`move aside (as ${target})`, name, async (client) => {
+      // Renamed, not copied: O(1) per key, and the moved data is then owned by the new name
+      // alone, so later writes, trims and cleanups of `name` can never delete it.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const raw = await client.get(this.#key(name, 'manifest'));
+        if (raw === null) return [];
+        const generations = (JSON.parse(raw) as Manifest).generations;
+        const keys = [this.#key(name, 'manifest'), this.#key(target, 'manifest')];
+        for (const g of generations) {
+          for (let i = 0; i < g.chunks; i++) {
+            keys.push(this.#chunkKey(name, g.id, i), this.#chunkKey(target, g.id, i));
+          }
+        }
+        const moved = await this.#script(client, MOVE, keys, raw);
+        if (moved === -2) throw new StoreError(`${this.locate(target)} already exists`);
+        if (moved === 1) return generations.map((g) => `${this.locate(target)}:gen:${g.id}`);
+      }
+      throw new StoreError(`${this.locate(name)} kept changing while being moved aside`);
+    });
+  }
+
+  async lock(name: string, owner: LockOwner): Promise<void> {
+    const held = this.#leases.get(name);
+    if (held !== undefined) {
+      held.count++;
+      this.#renewEvery(name, held);
+      return;
+    }
+    const { leaseTtl } = this.#settings;
+    const record: LeaseOwner & { token?: number } = {
+      id: this.#id,
+      pid: owner.pid,
+      host: owner.host,
+      since: owner.since,
+    };
+    const [token, current] = await this.#run('lock', name, async (client) => {
+      const keys = [this.#key(name, 'lease'), this.#key(name, 'fence')];
+      return (await this.#script(client, ACQUIRE, keys, JSON.stringify(record), leaseTtl)) as [
+        number,
+        string,
+      ];
+    });
+    if (token === 0) {
+      // Taken meanwhile by a concurrent lock() of this same store: one more holder of ours.
+      const mine = this.#leases.get(name);
+      if (mine?.record === current) {
+        mine.count++;
+        return;
+      }
+      const holder = parseLease(current);
+      throw new CheckpointLockedError(
+        `Checkpoint "${name}" is locked by pid ${holder.pid} on host ${holder.host} since ${holder.since} (${this.locate(name)})`,
+        holder,
+      );
+    }
+    const lease: Lease = { record: current, token, count: 1, timer: undefined };
+    this.#leases.set(name, lease);
+    this.#renewEvery(name, lease);
+  }
+
+  async unlock(name: string): Promise<void> {
+    const lease = this.#leases.get(name);
+    if (lease === undefined || --lease.count > 0) return;
+    clearInterval(lease.timer);
+    this.#leases.delete(name);
+    await this.#run('unlock', name, (client) =>
+      this.#script(client, RELEASE, [this.#key(name, 'lease')], lease.record),
+    );
+  }
+
+  async cleanup(name: string): Promise<void> {
+    await this.#run('clean up', name, async (client) => {
+      const manifest = await this.#manifest(client, name);
+      await this.#purge(client, name, undefined, new Set(manifest.generations.map((g) => g.id)));
+    });
+  }
+
+  /**
+   * Stops lease renewal and disconnects. Leases are not released (a closed store behaves as
+   * a holder that died: its leases expire); a store used again connects anew and its writes
+   * stay fenced by the leases it held.
+   */
+  async close(): Promise<void> {
+    for (const lease of this.#leases.values()) {
+      clearInterval(lease.timer);
+      lease.timer = undefined;
+    }
+    const client = this.#client;
+    this.#client = undefined;
+    this.#redis = undefined;
+    if (client === undefined) return;
+    const redis = await client.catch(() => undefined);
+    if (redis === undefined) return;
+    await redis.quit().catch(() => redis.disconnect());
+  }
+
+  #key(name: string, suffix: string): string {
+    return `${this.#settings.prefix}:${name}:${suffix}`;
+  }
+
+  #chunkKey(name: string, id: string, index: number): string {
+    return this.#key(name, `gen:${id}:${index}`);
+  }
+
+  async #manifest(client: Redis, name: string): Promise<Manifest> {
+    const raw = await client.get(this.#key(name, 'manifest'));
+    return raw === null ? { token: 0, generations: [] } : (JSON.parse(raw) as Manifest);
+  }
+
+  /** Deletes the data of pending generations (`ids`, or all except `referenced`) and unlists them. */
+  async #purge(
+    client: Redis,
+    name: string,
+    ids: string[] | undefined,
+    referenced = new Set<string>(),
+  ): Promise<void> {
+    const pending = await client.hgetall(this.#key(name, 'pending'));
+    for (const id of ids ?? Object.keys(pending)) {
+      if (pending[id] === undefined) continue;
+      await this.#discard(client, name, id, referenced.has(id) ? 0 : Number(pending[id]));
+    }
+  }
+
+  /** Deletes `chunks` chunks of generation `id` and its pending entry, in one atomic step. */
+  async #discard(client: Redis, name: string, id: string, chunks: number): Promise<void> {
+    const keys = Array.from({ length: chunks }, (_, i) => this.#chunkKey(name, id, i));
+    await this.#script(client, DISCARD, [this.#key(name, 'pending'), ...keys], id);
+  }
+
+  #renewEvery(name: string, lease: Lease): void {
+    if (lease.timer !== undefined) return;
+    const { leaseTtl } = this.#settings;
+    // A failed renewal is retried at the next tick; if the lease is lost meanwhile, the
+    // fenced commit refuses our next write, so nothing here needs to act on it.
+    lease.timer = setInterval(
+      () => {
+        this.#connected()
+          .then((client) =>
+            this.#script(client, RENEW, [this.#key(name, 'lease')], lease.record, leaseTtl),
+          )
+          .catch(() => {});
+      },
+      Math.floor(leaseTtl / 3),
+    );
+    lease.timer.unref();
+  }
+
+  #takenOver(name: string, record: string, token: number): CheckpointLockedError {
+    const holder =
+      record === ''
+        ? { pid: 0, host: 'unknown', since: '', token: Number.NaN }
+        : parseLease(record);
+    const by =
+      record === ''
+        ? 'a writer with a newer fencing token'
+        : `pid ${holder.pid} on host ${holder.host} (token ${holder.token})`;
+    return new CheckpointLockedError(
+      `Checkpoint "${name}" was taken over by ${by} while this writer (token ${token}) held it; the save was not committed (${this.locate(name)})`,
+      holder,
+    );
+  }
+
+  async #script(client: Redis, lua: string, keys: string[], ...args: (string | number)[]) {
+    return client.eval(lua, keys.length, ...keys, ...args);
+  }
+
+  /** Runs `fn` with a connected client; failures become StoreError naming `what` and where. */
+  async #run<T>(what: string, name: string, fn: (client: Redis) => Promise<T>): Promise<T> {
+    this.#busy++;
+    this.#holdOpen();
+    try {
+      return await fn(await this.#connected());
+    } catch (err) {
+      if (err instanceof StoreError || err instanceof CheckpointLockedError) throw err;
+      throw new StoreError(
+        `Redis store could not ${what} ${this.locate(name)}: ${(err as Error)?.message ?? err}`,
+        { cause: err },
+      );
+    } finally {
+      this.#busy--;
+      this.#holdOpen();
+    }
+  }
+
+  /**
+   * The socket keeps the process (or thread) alive only while an operation is under way:
+   * an idle store, like its unref'd timers, never holds a process open.
+   */
+  #holdOpen(): void {
+    const stream = this.#redis?.stream;
+    if (this.#busy > 0) stream?.ref();
+    else stream?.unref();
+  }
+
+  /** The client, connected: created on first use, waited for (briefly) while it reconnects. */
+  async #connected(): Promise<Redis> {
+    this.#client ??= this.#createClient();
+    const client = await this.#client;
+    if (client.status === 'ready') return client;
+    if (client.status === 'wait' || client.status === 'end') {
+      await client.connect().catch((err: unknown) => {
+        throw this.#lastError ?? err;
+      });
+      return client;
+    }
+    const timeout = AbortSignal.timeout(RECONNECT_WAIT_MS);
+    try {
+      await once(client, 'ready', { signal: timeout });
+    } catch {
+      throw this.#lastError ?? new Error(`not connected (${client.status})`);
+    }
+    return client;
+  }
+
+  async #createClient(): Promise<Redis> {
+    let Redis: typeof import('ioredis').Redis;
+    try {
+      ({ Redis } = await import('ioredis'));
+    } catch (err) {
+      this.#client = undefined;
+      throw new StoreError(
+        'resumable-state/redis needs the optional package ioredis: npm install ioredis',
+        { cause: err },
+      );
+    }
+    // Replies must keep the RESP2-compatible shapes this store reads, whatever the user set.
+    const { replyMapping: _replyMapping, ...user } = this.#settings.redis;
+    const options = { ...CLIENT_DEFAULTS, ...user, lazyConnect: true };
+    const client =
+      this.#settings.url === undefined
+        ? new Redis(options)
+        : new Redis(this.#settings.url, options);
+    // Without a listener ioredis prints every connection error; the last one is kept as the
+    // cause of the StoreError a command fails with while disconnected.
+    client.on('error', (err: unknown) => {
+      this.#lastError = err;
+    });
+    client.on('ready', () => {
+      this.#lastError = undefined;
+    });
+    client.on('connect', () => this.#holdOpen());
+    this.#redis = client;
+    return client;
+  }
+}
+
+/** Throws the first error of a MULTI's replies, or if the transaction was aborted. */
+function failedIn(replies: [Error | null, unknown][] | null): void {
+  if (replies === null) throw new Error('MULTI transaction aborted');
+  for (const [err] of replies) if (err) throw err;
+}
+
+function parseLease(record: string): LeaseOwner & { token: number } {
+  try {
+    return JSON.parse(record) as LeaseOwner & { token: number };
+  } catch {
+    return { id: '', pid: 0, host: 'unknown', since: '', token: Number.NaN };
+  }
+}
+
+/**
+ * Cuts the concatenation of `parts` into chunks of `size` bytes (one empty chunk when there
+ * are no bytes). A chunk inside one part is a view of it; only chunks that straddle parts
+ * are copied, into a buffer of their own.
+ */
+function* chunksOf(parts: readonly Uint8Array[], size: number): Generator<Buffer> {
+  let carry: Buffer | undefined;
+  let filled = 0;
+  let any = false;
+  for (const part of parts) {
+    for (let at = 0; at < part.byteLength; ) {
+      if (filled === 0 && part.byteLength - at >= size) {
+        yield Buffer.from(part.buffer, part.byteOffset + at, size);
+        any = true;
+        at += size;
+        continue;
+      }
+      carry ??= Buffer.allocUnsafe(size);
+      const n = Math.min(size - filled, part.byteLength - at);
+      carry.set(part.subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled === size) {
+        yield carry;
+        any = true;
+        carry = undefined;
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield carry!.subarray(0, filled);
+  else if (!any) yield Buffer.alloc(0);
+}
