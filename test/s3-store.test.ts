@@ -25,9 +25,9 @@ import { createS3Store, type S3StoreOptions } from '../dist/store/s3.js';
 import { slices } from '../dist/store/s3-upload.js';
 import { thrownBy } from './helpers.js';
 import {
+  describeS3,
   S3_TEST_CONFIG,
   type S3TestServer,
-  s3ServerAvailable,
   startS3Server,
   type TcpProxy,
   tcpProxy,
@@ -36,7 +36,6 @@ import {
 const BUCKET = 'rs-s3-store-test';
 const MiB = 1024 * 1024;
 const fixtures = new URL('./fixtures/s3/', import.meta.url).pathname;
-const suite = s3ServerAvailable() ? describe : describe.skip;
 
 let server: S3TestServer;
 const stores: AsyncCheckpointStore[] = [];
@@ -216,7 +215,7 @@ it('says how to install @aws-sdk/client-s3 when it is missing', () => {
   ]);
 });
 
-suite('S3 store (moto)', () => {
+describeS3('S3 store (moto)', () => {
   beforeAll(async () => {
     server = await startS3Server();
     await server.createBucket(BUCKET);

@@ -3,11 +3,15 @@
  * free loopback port. moto keeps everything in memory, so stop() then start() on the same
  * port gives an empty server; tests that need a server gone and back with its objects go
  * through `tcpProxy()` instead.
+ *
+ * Without python3 and moto[server], `describeS3` skips its suites with a notice, unless env
+ * REQUIRE_SERVERS=1 (CI), where that is a failure.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { describe } from 'vitest';
 
 /** Static credentials and region moto accepts. */
 export const S3_TEST_CONFIG = {
@@ -25,24 +29,27 @@ export interface S3TestServer {
   start(): Promise<void>;
 }
 
-/**
- * Whether moto's server can run here. Without it, suites skip with a notice, unless env
- * `REQUIRE_SERVERS=1`, where that is an error.
- */
-export function s3ServerAvailable(): boolean {
-  let available: boolean;
+function motoRuns(): boolean {
   try {
     execFileSync('python3', ['-c', 'import moto.server, flask'], { stdio: 'ignore' });
-    available = true;
+    return true;
   } catch {
-    available = false;
+    return false;
   }
-  if (!available) {
-    const message = 'python3 with moto[server] is not available: the S3 store tests cannot run';
-    if (process.env.REQUIRE_SERVERS === '1') throw new Error(`${message} (REQUIRE_SERVERS=1)`);
-    console.warn(`${message}; skipped (pip install 'moto[server]' to run them)`);
-  }
-  return available;
+}
+
+/** Whether moto's server can run here (python3 with moto[server]). */
+export const s3Available = motoRuns();
+
+if (!s3Available) {
+  const message = 'python3 with moto[server] is not available: the S3 store tests cannot run';
+  if (process.env.REQUIRE_SERVERS === '1') throw new Error(`${message} (REQUIRE_SERVERS=1)`);
+  console.warn(`${message}; skipped (pip install 'moto[server]' to run them)`);
+}
+
+/** `describe` when moto can run here, `describe.skip` otherwise. */
+export function describeS3(name: string, fn: () => void): void {
+  (s3Available ? describe : describe.skip)(name, fn);
 }
 
 /** A free TCP port on 127.0.0.1. */
