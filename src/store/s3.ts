@@ -1,0 +1,538 @@
+/**
+ * The S3 store: checkpoints in a bucket (AWS S3 or any S3-compatible server that honours
+ * conditional writes), used from the background thread.
+ *
+ *   <prefix>/<name>/gen-<time>-<random>.ckpt   one immutable object per generation
+ *   <prefix>/<name>/manifest.json              { token, generations } newest first
+ *   <prefix>/<name>/lease.json                 { id, pid, host, since, token, expiresAt }
+ *
+ * A write uploads a new generation object, then replaces the manifest with a conditional PUT
+ * (If-Match the ETag it read, If-None-Match '*' when there was none), then deletes what fell
+ * out of `keep`. Readers only follow the manifest, so a crash at any point leaves the previous
+ * manifest current; what a crash leaves (uploads, objects never committed) goes at cleanup().
+ *
+ * Fencing: a lease carries a token one higher than any before it, and taking a lease writes
+ * that token into the manifest at once. A holder whose lease was taken over then fails its
+ * next commit, because the manifest's ETag changed or its token is higher than its own.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
+import { safeFileName } from '../naming.js';
+import { describe } from '../options.js';
+import type { AsyncCheckpointStore, LeaseOwner, RemoteGeneration } from './remote.js';
+import { createS3Client, loadS3Sdk, type S3Sdk } from './s3-client.js';
+import { normalizeS3Options, type S3Settings, type S3StoreOptions } from './s3-options.js';
+import { uploadObject } from './s3-upload.js';
+import type { LockOwner } from './store.js';
+
+export type { S3Credentials, S3StoreOptions } from './s3-options.js';
+
+/** Parts uploaded at once by one write. */
+const UPLOAD_CONCURRENCY = 4;
+/** Tries of a step that lost a race (a conditional write refused) before giving up. */
+const MAX_RACES = 5;
+const GENERATION = /^gen-[0-9a-z]+-[0-9a-f]+\.ckpt$/;
+
+interface Manifest {
+  /** Highest fencing token granted for this checkpoint. */
+  token: number;
+  generations: RemoteGeneration[];
+}
+
+interface Lease extends LeaseOwner {
+  token: number;
+  /** ISO time after which another holder may take the lease over. */
+  expiresAt: string;
+}
+
+/** A lease this instance holds. */
+interface Held {
+  /** lock() calls not yet matched by unlock(). */
+  count: number;
+  lease: Lease;
+  etag: string;
+  timer?: NodeJS.Timeout;
+  renewing?: Promise<void>;
+}
+
+/** A JSON object as read, with the ETag a conditional write must match. */
+interface Versioned<T> {
+  value: T;
+  etag: string;
+}
+
+/**
+ * An S3 store for the background thread. The AWS SDK (`@aws-sdk/client-s3`, an optional peer
+ * dependency) is imported on first use. `options` are validated here (TypeError/RangeError).
+ */
+export function createS3Store(options: S3StoreOptions): AsyncCheckpointStore {
+  return new S3Store(normalizeS3Options(options));
+}
+
+/** `s3://bucket/prefix/name`: where the objects of checkpoint `name` live. */
+export function s3Location(settings: S3Settings, name: string): string {
+  return `s3://${settings.bucket}/${folderOf(settings, name)}`;
+}
+
+function folderOf({ prefix }: S3Settings, name: string): string {
+  return prefix === '' ? safeFileName(name) : `${prefix}/${safeFileName(name)}`;
+}
+
+class S3Store implements AsyncCheckpointStore {
+  readonly #settings: S3Settings;
+  /** Names this instance in leases, so it knows its own after a failed release. */
+  readonly #id = randomUUID();
+  readonly #held = new Map<string, Held>();
+  /** Keys of generations being written, which cleanup() must not take for leftovers. */
+  readonly #pending = new Set<string>();
+  #connection: Promise<{ client: S3Client; sdk: S3Sdk }> | undefined;
+
+  constructor(settings: S3Settings) {
+    this.#settings = settings;
+  }
+
+  locate(name: string): string {
+    return s3Location(this.#settings, name);
+  }
+
+  generations(name: string): Promise<RemoteGeneration[]> {
+    return this.#run(
+      'read',
+      name,
+      async () => (await this.#manifest(name))?.value.generations ?? [],
+    );
+  }
+
+  async download(name: string, generation: RemoteGeneration, path: string): Promise<void> {
+    const key = this.#generationKey(name, generation.id);
+    try {
+      await this.#run('download', name, async () => {
+        const { client, sdk } = await this.#connect();
+        const out = await client.send(new sdk.GetObjectCommand(this.#object(key)));
+        const file = createWriteStream(path, { mode: 0o600 });
+        await pipeline(out.Body as Readable, file);
+        if (file.bytesWritten !== generation.size) {
+          throw new Refusal(
+            `generation ${generation.id} has ${file.bytesWritten} bytes, expected ${generation.size}`,
+          );
+        }
+      });
+    } catch (err) {
+      await rm(path, { force: true });
+      throw err;
+    }
+  }
+
+  async write(name: string, parts: readonly Uint8Array[], keep: number): Promise<RemoteGeneration> {
+    if (!Number.isInteger(keep) || keep < 1) {
+      throw new RangeError(`Expected \`keep\` to be an integer >= 1, got ${describe(keep)}`);
+    }
+    const id = `gen-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+    const key = this.#generationKey(name, id);
+    const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
+    this.#pending.add(key);
+    try {
+      await this.#run('upload', name, async () => {
+        const { client, sdk } = await this.#connect();
+        await uploadObject(client, sdk, this.#object(key), parts, {
+          size,
+          partSize: this.#settings.partSize,
+          concurrency: UPLOAD_CONCURRENCY,
+        });
+      });
+      return await this.#run('commit', name, () => this.#commit(name, id, size, keep));
+    } catch (err) {
+      // Refused for certain: the object is ours alone to drop. After a network failure the
+      // manifest may have been written all the same, so the object stays for cleanup() to judge.
+      if (err instanceof CheckpointLockedError) await this.#deleteQuietly([key]);
+      throw err;
+    } finally {
+      this.#pending.delete(key);
+    }
+  }
+
+  async #commit(name: string, id: string, size: number, keep: number): Promise<RemoteGeneration> {
+    const held = this.#held.get(name);
+    for (let race = 0; race < MAX_RACES; race++) {
+      const current = await this.#manifest(name);
+      const manifest = current?.value ?? { token: 0, generations: [] };
+      if (held !== undefined) await this.#checkFence(name, held, manifest.token);
+      const generation: RemoteGeneration = {
+        id,
+        size,
+        savedAt: new Date().toISOString(),
+        token: held?.lease.token ?? 0,
+      };
+      const next: Manifest = {
+        token: Math.max(manifest.token, generation.token),
+        generations: [generation, ...manifest.generations.slice(0, keep - 1)],
+      };
+      // Refused: the manifest changed since we read it (a commit, or a takeover raising the
+      // token). Read it again: the fence check then tells which.
+      if ((await this.#putJson(this.#manifestKey(name), next, current?.etag)) === undefined) {
+        await backOff(race);
+        continue;
+      }
+      const dropped = manifest.generations.slice(keep - 1);
+      await this.#deleteQuietly(dropped.map((g) => this.#generationKey(name, g.id)));
+      return generation;
+    }
+    throw new Refusal(`its manifest changed under every one of ${MAX_RACES} tries`);
+  }
+
+  /** Throws CheckpointLockedError when another holder took our lease of `name` over. */
+  async #checkFence(name: string, held: Held, manifestToken: number): Promise<void> {
+    const lease = await this.#getJson<Lease>(this.#leaseKey(name));
+    if (manifestToken <= held.lease.token && lease?.value.id === this.#id) return;
+    const by = lease?.value ?? { pid: 0, host: 'unknown' };
+    throw new CheckpointLockedError(
+      `Checkpoint "${name}" was taken over by pid ${by.pid} on host ${by.host} (lease token ${Math.max(manifestToken, lease?.value.token ?? 0)}, ours ${held.lease.token}); this save was not committed`,
+      by,
+    );
+  }
+
+  remove(name: string): Promise<void> {
+    return this.#run('remove', name, async () => {
+      const { client, sdk } = await this.#connect();
+      await client.send(new sdk.DeleteObjectCommand(this.#object(this.#manifestKey(name))));
+      await this.#sweep(name, new Set());
+    });
+  }
+
+  /**
+   * Copies every generation (server-side, no bytes through this process) under `name.tag`
+   * with its own manifest, then empties the manifest of `name` (keeping its token, which
+   * fences old holders) and deletes the originals. Copies rather than references, so that
+   * later writes, `keep` and remove() of `name` can never delete what was moved aside.
+   */
+  moveAside(name: string, tag: string): Promise<string[]> {
+    return this.#run('move aside', name, async () => {
+      const current = await this.#manifest(name);
+      const generations = current?.value.generations ?? [];
+      if (current === undefined || generations.length === 0) return [];
+      const aside = `${name}.${tag}`;
+      const { client, sdk } = await this.#connect();
+      const { bucket } = this.#settings;
+      await Promise.all(
+        generations.map((g) =>
+          client.send(
+            new sdk.CopyObjectCommand({
+              ...this.#object(this.#generationKey(aside, g.id)),
+              CopySource: `${bucket}/${this.#generationKey(name, g.id)}`
+                .split('/')
+                .map(encodeURIComponent)
+                .join('/'),
+            }),
+          ),
+        ),
+      );
+      if ((await this.#putJson(this.#manifestKey(aside), current.value)) === undefined) {
+        throw new Refusal(`${this.locate(aside)} already exists`);
+      }
+      const emptied = { token: current.value.token, generations: [] };
+      if ((await this.#putJson(this.#manifestKey(name), emptied, current.etag)) === undefined) {
+        // A commit came in between: keep everything where it is, the copy goes.
+        await this.#deleteQuietly([
+          this.#manifestKey(aside),
+          ...generations.map((g) => this.#generationKey(aside, g.id)),
+        ]);
+        throw new Refusal('its manifest changed while it was being moved aside; nothing moved');
+      }
+      await this.#deleteQuietly(generations.map((g) => this.#generationKey(name, g.id)));
+      return generations.map((g) => `s3://${bucket}/${this.#generationKey(aside, g.id)}`);
+    });
+  }
+
+  lock(name: string, owner: LockOwner): Promise<void> {
+    const held = this.#held.get(name);
+    if (held !== undefined) {
+      held.count++;
+      return Promise.resolve();
+    }
+    return this.#run('lock', name, async () => {
+      for (let race = 0; race < MAX_RACES; race++) {
+        const current = await this.#getJson<Lease>(this.#leaseKey(name));
+        if (current !== undefined && current.value.id !== this.#id && !isExpired(current.value)) {
+          const { pid, host, since, expiresAt } = current.value;
+          throw new CheckpointLockedError(
+            `Checkpoint "${name}" is locked by pid ${pid} on host ${host} since ${since} (lease ${this.#url(this.#leaseKey(name))}, expires ${expiresAt})`,
+            current.value,
+          );
+        }
+        const manifest = await this.#manifest(name);
+        const token = Math.max(current?.value.token ?? 0, manifest?.value.token ?? 0) + 1;
+        const lease: Lease = { id: this.#id, ...owner, token, expiresAt: this.#expiry() };
+        const etag = await this.#putJson(this.#leaseKey(name), lease, current?.etag);
+        if (etag === undefined) {
+          await backOff(race); // another process got there first: look again
+          continue;
+        }
+        const entry: Held = { count: 1, lease, etag };
+        this.#held.set(name, entry);
+        try {
+          await this.#raiseToken(name, token);
+        } catch (err) {
+          this.#held.delete(name);
+          await this.#deleteLease(name, etag).catch(() => {}); // else it expires
+          throw err;
+        }
+        this.#scheduleRenewal(name, entry);
+        return;
+      }
+      throw new Refusal(`its lease changed under every one of ${MAX_RACES} tries`);
+    });
+  }
+
+  /** Writes `token` into the manifest, so a commit by the holder we replaced is refused. */
+  async #raiseToken(name: string, token: number): Promise<void> {
+    for (let race = 0; race < MAX_RACES; race++) {
+      const current = await this.#manifest(name);
+      const next = {
+        token: Math.max(token, current?.value.token ?? 0),
+        generations: current?.value.generations ?? [],
+      };
+      if ((await this.#putJson(this.#manifestKey(name), next, current?.etag)) !== undefined) return;
+      await backOff(race);
+    }
+    throw new Refusal(`its manifest changed under every one of ${MAX_RACES} tries`);
+  }
+
+  #scheduleRenewal(name: string, held: Held): void {
+    held.timer = setTimeout(() => {
+      held.renewing = this.#renew(name, held);
+    }, this.#settings.leaseTtl / 3);
+    held.timer.unref();
+  }
+
+  async #renew(name: string, held: Held): Promise<void> {
+    const lease = { ...held.lease, expiresAt: this.#expiry() };
+    try {
+      const etag = await this.#putJson(this.#leaseKey(name), lease, held.etag);
+      // Refused: taken over or deleted. Stop renewing; the next commit is refused by the fence.
+      if (etag === undefined) return;
+      held.etag = etag;
+      held.lease = lease;
+    } catch {
+      // Unreachable for now: try again at the next tick. Should the lease expire meanwhile
+      // and be taken over, the fence refuses our next commit.
+    }
+    if (this.#held.get(name) === held) this.#scheduleRenewal(name, held);
+  }
+
+  unlock(name: string): Promise<void> {
+    const held = this.#held.get(name);
+    if (held === undefined || --held.count > 0) return Promise.resolve();
+    this.#held.delete(name);
+    clearTimeout(held.timer);
+    return this.#run('unlock', name, async () => {
+      await held.renewing;
+      await this.#deleteLease(name, held.etag);
+    });
+  }
+
+  /** Deletes the lease of `name` only if it is still the one we wrote (`etag`). */
+  async #deleteLease(name: string, etag: string): Promise<void> {
+    const { client, sdk } = await this.#connect();
+    const IfMatch = etag; // a lease taken over meanwhile belongs to its new holder
+    await client
+      .send(new sdk.DeleteObjectCommand({ ...this.#object(this.#leaseKey(name)), IfMatch }))
+      .catch((err: unknown) => {
+        if (!isRefused(err) && !isNotFound(err)) throw err;
+      });
+  }
+
+  cleanup(name: string): Promise<void> {
+    return this.#run('clean up', name, async () => {
+      const manifest = await this.#manifest(name);
+      const committed = new Set(manifest?.value.generations.map((g) => `${g.id}.ckpt`));
+      await this.#sweep(name, committed);
+    });
+  }
+
+  /** Aborts unfinished uploads of `name` and deletes its generation objects not in `keep`. */
+  async #sweep(name: string, keep: Set<string>): Promise<void> {
+    const { client, sdk } = await this.#connect();
+    const Prefix = `${this.#folder(name)}/`;
+    const isLeftover = (key: string | undefined): key is string =>
+      key !== undefined &&
+      GENERATION.test(key.slice(Prefix.length)) &&
+      !keep.has(key.slice(Prefix.length)) &&
+      !this.#pending.has(key);
+    let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
+    for (;;) {
+      const page = await client.send(
+        new sdk.ListMultipartUploadsCommand({ Bucket: this.#settings.bucket, Prefix, ...markers }),
+      );
+      for (const { Key, UploadId } of page.Uploads ?? []) {
+        if (!isLeftover(Key)) continue;
+        await client
+          .send(new sdk.AbortMultipartUploadCommand({ ...this.#object(Key), UploadId }))
+          .catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+      }
+      if (page.IsTruncated !== true) break;
+      markers = { KeyMarker: page.NextKeyMarker!, UploadIdMarker: page.NextUploadIdMarker! };
+    }
+    let ContinuationToken: string | undefined;
+    do {
+      // The delimiter keeps the objects of a name nested below this one (`name/x/…`) out.
+      const page = await client.send(
+        new sdk.ListObjectsV2Command({
+          Bucket: this.#settings.bucket,
+          Prefix,
+          Delimiter: '/',
+          ...(ContinuationToken === undefined ? {} : { ContinuationToken }),
+        }),
+      );
+      const leftovers = (page.Contents ?? []).map((o) => o.Key).filter(isLeftover);
+      await Promise.all(
+        leftovers.map((Key) => client.send(new sdk.DeleteObjectCommand(this.#object(Key)))),
+      );
+      ContinuationToken = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken !== undefined);
+  }
+
+  async close(): Promise<void> {
+    for (const held of this.#held.values()) clearTimeout(held.timer);
+    this.#held.clear();
+    const connection = this.#connection;
+    this.#connection = undefined;
+    if (connection !== undefined) (await connection.catch(() => undefined))?.client.destroy();
+  }
+
+  #connect(): Promise<{ client: S3Client; sdk: S3Sdk }> {
+    if (this.#connection === undefined) {
+      const connection = loadS3Sdk().then((sdk) => ({
+        sdk,
+        client: createS3Client(sdk, this.#settings),
+      }));
+      // Not kept when it failed: installing the package fixes the next call.
+      connection.catch(() => {
+        if (this.#connection === connection) this.#connection = undefined;
+      });
+      this.#connection = connection;
+    }
+    return this.#connection;
+  }
+
+  /** Runs one operation; any failure but our own errors becomes a StoreError naming it. */
+  async #run<T>(action: string, name: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (err) {
+      if (err instanceof CheckpointError) throw err;
+      const reason = err instanceof Error ? err.message || err.name : String(err);
+      const message = `Cannot ${action} checkpoint "${name}" at ${this.locate(name)}: ${reason}`;
+      throw new StoreError(message, err instanceof Refusal ? {} : { cause: err });
+    }
+  }
+
+  async #manifest(name: string): Promise<Versioned<Manifest> | undefined> {
+    return this.#getJson<Manifest>(this.#manifestKey(name));
+  }
+
+  async #getJson<T>(key: string): Promise<Versioned<T> | undefined> {
+    const { client, sdk } = await this.#connect();
+    try {
+      const out = await client.send(new sdk.GetObjectCommand(this.#object(key)));
+      return { value: JSON.parse(await out.Body!.transformToString()) as T, etag: out.ETag! };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * PUTs `value` as JSON only if the object still has `etag` (or, without one, does not
+   * exist). Returns the new ETag, or undefined when the condition failed.
+   */
+  async #putJson(key: string, value: object, etag?: string): Promise<string | undefined> {
+    const { client, sdk } = await this.#connect();
+    const condition = etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: etag };
+    try {
+      const out = await client.send(
+        new sdk.PutObjectCommand({
+          ...this.#object(key),
+          ...condition,
+          Body: JSON.stringify(value),
+          ContentType: 'application/json',
+        }),
+      );
+      return out.ETag!;
+    } catch (err) {
+      // If-Match on an object deleted meanwhile answers 404.
+      if (isRefused(err) || (etag !== undefined && isNotFound(err))) return undefined;
+      throw err;
+    }
+  }
+
+  async #deleteQuietly(keys: string[]): Promise<void> {
+    const { client, sdk } = await this.#connect();
+    // Left behind on failure: cleanup() removes objects the manifest does not list.
+    await Promise.all(
+      keys.map((key) =>
+        client.send(new sdk.DeleteObjectCommand(this.#object(key))).catch(() => {}),
+      ),
+    );
+  }
+
+  #expiry(): string {
+    return new Date(Date.now() + this.#settings.leaseTtl).toISOString();
+  }
+
+  #folder(name: string): string {
+    return folderOf(this.#settings, name);
+  }
+
+  #generationKey(name: string, id: string): string {
+    return `${this.#folder(name)}/${id}.ckpt`;
+  }
+
+  #manifestKey(name: string): string {
+    return `${this.#folder(name)}/manifest.json`;
+  }
+
+  #leaseKey(name: string): string {
+    return `${this.#folder(name)}/lease.json`;
+  }
+
+  #object(Key: string): { Bucket: string; Key: string } {
+    return { Bucket: this.#settings.bucket, Key };
+  }
+
+  #url(key: string): string {
+    return `s3://${this.#settings.bucket}/${key}`;
+  }
+}
+
+/** Waits a random while, longer after each lost race, so that racing writers spread out. */
+function backOff(race: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * 2 ** race));
+}
+
+/** A refusal of the store itself (no server error behind it): a StoreError without cause. */
+class Refusal extends Error {}
+
+function isExpired(lease: Lease): boolean {
+  return Date.parse(lease.expiresAt) <= Date.now();
+}
+
+function status(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+/** A conditional request refused: 412, or 409 when S3 saw two conditional writes collide. */
+function isRefused(err: unknown): boolean {
+  const code = status(err);
+  return code === 412 || code === 409;
+}
+
+function isNotFound(err: unknown): boolean {
+  return status(err) === 404;
+}
