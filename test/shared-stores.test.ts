@@ -17,11 +17,14 @@ import {
   StoreError,
 } from '../dist/index.js';
 import { redisStore } from '../dist/redis.js';
+import { s3Store } from '../dist/s3.js';
 import { thrownBy } from './helpers.js';
 import { redisAvailable, startRedis } from './servers/redis.js';
+import { freePort, S3_TEST_CONFIG, s3Available, startS3Server } from './servers/s3.js';
 import { describeStoreContract } from './store-contract.js';
 
 const JOB = fileURLToPath(new URL('./fixtures/remote/job.mjs', import.meta.url));
+const PROXY = fileURLToPath(new URL('./fixtures/remote/proxy.mjs', import.meta.url));
 const made: string[] = [];
 const children: ChildProcess[] = [];
 const open: Checkpoint<Record<string, unknown>>[] = [];
@@ -55,6 +58,8 @@ interface Kind {
   make(options: Record<string, unknown>): CheckpointStore;
   /** Location of `name` in a store made with `options`. */
   locate(options: Record<string, unknown>, name: string): string;
+  /** What the message of a failed save starts with. */
+  failure: RegExp;
 }
 
 const kinds: Kind[] = [
@@ -74,6 +79,58 @@ const kinds: Kind[] = [
     make: (options) => redisStore(options),
     locate: (options, name) =>
       `${(options.url as string).replace(/\/$/, '')}/${options.prefix as string}:${name}`,
+    failure: /^Redis store could not write redis:\/\/127\.0\.0\.1:\d+\/t\d+:down: /,
+  },
+  {
+    label: 's3Store',
+    kind: 's3',
+    available: s3Available,
+    async start() {
+      // moto keeps objects in memory: "stopping the server" kills a proxy in front of it,
+      // in a process of its own (this one blocks in synchronous store calls).
+      const server = await startS3Server();
+      await server.createBucket('shared');
+      const port = await freePort();
+      let proxy: ChildProcess | undefined;
+      const startProxy = async () => {
+        const child = spawn(
+          process.execPath,
+          [PROXY, String(port), new URL(server.endpoint).port],
+          {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
+        proxy = child;
+        await new Promise((resolve) => child.stdout!.once('data', resolve));
+      };
+      const stopProxy = async () => {
+        const child = proxy;
+        proxy = undefined;
+        if (child === undefined) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      };
+      await startProxy();
+      return {
+        options: (extra = {}) => ({
+          bucket: 'shared',
+          prefix: `t${++prefixes}`,
+          endpoint: `http://127.0.0.1:${port}`,
+          ...S3_TEST_CONFIG,
+          ...extra,
+        }),
+        stop: stopProxy,
+        restart: startProxy,
+        dispose: async () => {
+          await stopProxy();
+          await server.stop();
+        },
+      };
+    },
+    make: (options) => s3Store(options as unknown as Parameters<typeof s3Store>[0]),
+    locate: (options, name) => `s3://shared/${options.prefix as string}/${name}`,
+    failure: /^Cannot upload checkpoint "down" at s3:\/\/shared\/t\d+\/down: /,
   },
 ];
 
@@ -173,9 +230,7 @@ for (const kind of kinds) {
       const err = thrownBy(() => chp.save({ n: 2 }));
       await server.restart();
       expect(err).toBeInstanceOf(StoreError);
-      expect((err as StoreError).message).toMatch(
-        /^Redis store could not write redis:\/\/127\.0\.0\.1:\d+\/t\d+:down: /,
-      );
+      expect((err as StoreError).message).toMatch(kind.failure);
       expect((err as StoreError).cause).toBeInstanceOf(Error);
       chp.save({ n: 3 });
       chp.close();
