@@ -44,10 +44,13 @@ interface FolderOptions {
   root: string;
   leaseTtl?: number;
   failFile?: string;
+  plainFailFile?: string;
+  latency?: number;
   cache?: string;
+  callTimeout?: number;
 }
 
-function folderStore({ cache, ...options }: FolderOptions): CheckpointStore {
+function folderStore({ cache, callTimeout, ...options }: FolderOptions): CheckpointStore {
   const target = {
     module: new URL('./fixtures/remote/folder-store.mjs', import.meta.url).href,
     name: 'createFolderStore',
@@ -56,6 +59,7 @@ function folderStore({ cache, ...options }: FolderOptions): CheckpointStore {
   return bridgedStore(target, {
     location: (name) => `folder:${name}`,
     ...(cache === undefined ? {} : { cache }),
+    ...(callTimeout === undefined ? {} : { callTimeout }),
   });
 }
 
@@ -217,6 +221,60 @@ describe('bridgedStore behind a Checkpoint', () => {
     chp.save({ n: 4 });
     chp.close();
     expect(JSON.parse(runJob('restore', { root, cache: tempDir() }))).toMatchObject({ n: 4 });
+  });
+
+  it("a store's own error (not a StoreError) arrives as StoreError naming the checkpoint, the original as cause", () => {
+    const root = tempDir();
+    const plainFailFile = join(tempDir(), 'bug');
+    const chp = checkpoint<{ n: number }>(folderStore({ root, plainFailFile }));
+    chp.restore({ n: 0 });
+    writeFileSync(plainFailFile, '');
+    const err = thrownBy(() => chp.save({ n: 1 }));
+    rmSync(plainFailFile);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).message).toBe(
+      'Cannot save checkpoint "job" at folder:job: boom in write',
+    );
+    expect((err as StoreError).cause).toMatchObject({
+      name: 'TypeError',
+      message: 'boom in write',
+    });
+  });
+
+  it('a call that times out is undone when it finishes late: the lease it took is handed back', async () => {
+    const root = tempDir();
+    const err = thrownBy(() => checkpoint(folderStore({ root, latency: 800, callTimeout: 200 })));
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).message).toBe(
+      "The store's lock() did not answer within 200 ms (background thread)",
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(existsSync(join(root, 'job', 'lease.json'))).toBe(false);
+    const chp = checkpoint<{ n: number }>(folderStore({ root }));
+    expect(chp.restore({ n: 5 })).toEqual({ n: 5 });
+  });
+
+  it('works from `node --input-type=module -e` (the worker does not inherit those flags)', () => {
+    const root = tempDir();
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const fixture = new URL('./fixtures/remote/folder-store.mjs', import.meta.url).href;
+    const script = `
+      import { bridgedStore, Checkpoint } from ${JSON.stringify(dist)};
+      const store = bridgedStore(
+        { module: ${JSON.stringify(fixture)}, name: 'createFolderStore', args: [{ root: ${JSON.stringify(root)} }] },
+        { location: (n) => 'folder:' + n, callTimeout: 10000 },
+      );
+      const chp = new Checkpoint({ name: 'job', store, log: false });
+      chp.restore({ n: 0 });
+      chp.save({ n: 1 });
+      chp.close();
+      console.log('saved');`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(out.trim()).toBe('saved');
+    expect(JSON.parse(runJob('restore', { root }))).toMatchObject({ n: 1, restored: true });
   });
 
   it('SIGKILL at random moments mid-save: another machine restores a committed, whole state', async () => {

@@ -7,7 +7,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { CorruptCheckpointError } from '../errors.js';
+import { CorruptCheckpointError, StoreError } from '../errors.js';
 import { onExit } from '../hooks/exit.js';
 import { Background } from '../writer/background.js';
 import type { StoreTarget } from '../writer/protocol.js';
@@ -39,11 +39,11 @@ export function bridgedStore(target: StoreTarget, options: BridgeOptions): Check
   const timeout = options.callTimeout ?? 600_000;
   const call = (method: string, ...args: unknown[]) =>
     Background.get().call(host, method, args, timeout);
-  // The remote generation behind each Generation handed out, by its location.
-  const remote = new Map<string, RemoteGeneration>();
+  // The remote generations behind the Generations last listed, by name and location.
+  const remote = new Map<string, Map<string, RemoteGeneration>>();
 
   function fetch(name: string, generation: Generation): FetchedGeneration {
-    const found = remote.get(generation.location);
+    const found = remote.get(name)?.get(generation.location);
     if (found === undefined) {
       throw new CorruptCheckpointError(`${generation.location} is not a known generation`);
     }
@@ -55,9 +55,11 @@ export function bridgedStore(target: StoreTarget, options: BridgeOptions): Check
     locate: (name) => options.location(name),
     generations(name) {
       const list = call('generations', name) as RemoteGeneration[];
+      const known = new Map<string, RemoteGeneration>();
+      remote.set(name, known);
       return list.map((g, index) => {
         const location = `${options.location(name)}@${g.id}`;
-        remote.set(location, g);
+        known.set(location, g);
         return { index, location };
       });
     },
@@ -71,8 +73,17 @@ export function bridgedStore(target: StoreTarget, options: BridgeOptions): Check
     },
     open(name, generation) {
       const local = fetch(name, generation);
-      const fd = openSync(local.path, 'r');
-      const size = fstatSync(fd).size;
+      let fd: number;
+      let size: number;
+      try {
+        fd = openSync(local.path, 'r');
+        size = fstatSync(fd).size;
+      } catch (err) {
+        if (local.temporary) rmSync(local.path, { force: true });
+        throw new StoreError(`Cannot read ${generation.location}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
       return {
         size,
         read(into, position) {

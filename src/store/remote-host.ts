@@ -7,6 +7,8 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from '../codec/checksum.js';
+import { CheckpointError, StoreError } from '../errors.js';
+import { isProcessAlive } from '../lock.js';
 import type { StoreTarget } from '../writer/protocol.js';
 import type { AsyncCheckpointStore, RemoteGeneration } from './remote.js';
 import type { LockOwner } from './store.js';
@@ -44,17 +46,41 @@ export class RemoteHost {
   constructor(
     readonly store: AsyncCheckpointStore,
     readonly cache: string | undefined,
-  ) {}
+  ) {
+    void removeDeadDownloads();
+  }
 
-  generations(name: string): Promise<RemoteGeneration[]> {
-    return this.store.generations(name);
+  async generations(name: string): Promise<RemoteGeneration[]> {
+    // Plain copies: whatever else a store puts in them need not cross threads.
+    const list = await this.#wrap('list', name, () => this.store.generations(name));
+    return list.map(({ id, size, savedAt, token }) => ({ id, size, savedAt, token }));
+  }
+
+  /** Runs `fn`; a failure that is not already ours becomes StoreError, with it as the cause. */
+  async #wrap<R>(action: string, name: string, fn: () => Promise<R>): Promise<R> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof CheckpointError) throw err;
+      const where = this.store.locate(name);
+      throw new StoreError(
+        `Cannot ${action} checkpoint "${name}" at ${where}: ${(err as Error)?.message}`,
+        {
+          cause: err,
+        },
+      );
+    }
   }
 
   /**
    * A local, checksum-verified copy of `generation`: the cached one when it is there and
    * intact (same id, size and CRC), else a fresh download.
    */
-  async fetch(name: string, generation: RemoteGeneration): Promise<FetchedGeneration> {
+  fetch(name: string, generation: RemoteGeneration): Promise<FetchedGeneration> {
+    return this.#wrap('read', name, () => this.#fetch(name, generation));
+  }
+
+  async #fetch(name: string, generation: RemoteGeneration): Promise<FetchedGeneration> {
     if (this.cache === undefined) {
       const path = join(tmpdir(), `resumable-state-${process.pid}-${random()}.ckpt`);
       await this.#download(name, generation, path);
@@ -66,6 +92,7 @@ export class RemoteHost {
     const temp = `${path}.tmp-${process.pid}-${random()}`;
     await this.#download(name, generation, temp);
     await fs.rename(temp, path);
+    await this.#pruneCache(name, Number.POSITIVE_INFINITY);
     return { path, temporary: false };
   }
 
@@ -80,13 +107,13 @@ export class RemoteHost {
 
   /** Writes remotely, then keeps a local copy so a restart here needs no download. */
   async write(name: string, parts: readonly Uint8Array[], keep: number): Promise<void> {
-    const generation = await this.store.write(name, parts, keep);
+    const generation = await this.#wrap('save', name, () => this.store.write(name, parts, keep));
     if (this.cache === undefined) return;
     // The cache is an optimisation: failing to fill it must not fail a committed save.
+    const path = this.#cached(name, generation.id);
+    const temp = `${path}.tmp-${process.pid}-${random()}`;
     try {
       await fs.mkdir(this.cache, { recursive: true, mode: 0o700 });
-      const path = this.#cached(name, generation.id);
-      const temp = `${path}.tmp-${process.pid}-${random()}`;
       const file = await fs.open(temp, 'wx', 0o600);
       try {
         for (const part of parts) await file.write(part);
@@ -95,40 +122,48 @@ export class RemoteHost {
       }
       await fs.rename(temp, path);
       await this.#pruneCache(name, keep);
-    } catch {}
+    } catch {
+      await fs.rm(temp, { force: true }).catch(() => {});
+    }
   }
 
   async remove(name: string): Promise<void> {
-    await this.store.remove(name);
+    await this.#wrap('delete', name, () => this.store.remove(name));
     await this.#pruneCache(name, 0);
   }
 
   moveAside(name: string, tag: string): Promise<string[]> {
-    return this.store.moveAside(name, tag);
+    return this.#wrap('move aside', name, () => this.store.moveAside(name, tag));
   }
 
   lock(name: string, owner: LockOwner): Promise<void> {
-    return this.store.lock(name, owner);
+    return this.#wrap('lock', name, () => this.store.lock(name, owner));
   }
 
   unlock(name: string): Promise<void> {
-    return this.store.unlock(name);
+    return this.#wrap('unlock', name, () => this.store.unlock(name));
   }
 
-  async cleanup(name: string): Promise<void> {
-    await this.store.cleanup(name);
+  cleanup(name: string): Promise<void> {
+    return this.#wrap('clean up', name, () => this.store.cleanup(name));
   }
 
   #cached(name: string, id: string): string {
     return join(this.cache!, `${encodeURIComponent(name)}.${id}.ckpt`);
   }
 
-  // Keeps the `keep` newest cached copies of `name` (and no temp files of dead downloads).
+  // Keeps the `keep` newest cached copies of `name`, and no temp files of dead processes.
   async #pruneCache(name: string, keep: number): Promise<void> {
     if (this.cache === undefined) return;
     const prefix = `${encodeURIComponent(name)}.`;
     let entries: string[];
     try {
+      for (const e of await fs.readdir(this.cache)) {
+        const pid = /^.+\.ckpt\.tmp-(\d+)-[0-9a-f]+$/.exec(e)?.[1];
+        if (pid !== undefined && !isProcessAlive(Number(pid))) {
+          await fs.rm(join(this.cache, e), { force: true });
+        }
+      }
       // `<name>.<id>.ckpt` only: not the files of a name that starts with `<name>.`.
       entries = (await fs.readdir(this.cache)).filter(
         (e) =>
@@ -148,6 +183,18 @@ export class RemoteHost {
 }
 
 const random = () => randomBytes(4).toString('hex');
+
+// Downloads of a process killed while restoring (no cache): `resumable-state-<pid>-<hex>.ckpt`.
+async function removeDeadDownloads(): Promise<void> {
+  try {
+    for (const e of await fs.readdir(tmpdir())) {
+      const pid = /^resumable-state-(\d+)-[0-9a-f]+\.ckpt$/.exec(e)?.[1];
+      if (pid !== undefined && !isProcessAlive(Number(pid))) {
+        await fs.rm(join(tmpdir(), e), { force: true });
+      }
+    }
+  } catch {}
+}
 
 /** True when `path` has `size` bytes and its trailer CRC matches its contents. */
 async function isIntact(path: string, size: number): Promise<boolean> {

@@ -43,7 +43,8 @@ export class Background {
   readonly #flags = new Map<number, Int32Array>();
   #nextId = 1;
   readonly #calls: MessagePort;
-  readonly #callsDone = new Int32Array(new SharedArrayBuffer(4));
+  /** [0]: highest call answered; [1]: highest call given up on (the worker skips or undoes it). */
+  readonly #callsDone = new Int32Array(new SharedArrayBuffer(8));
   #lastCall = 0;
   #handling = false;
   #alive = true;
@@ -58,16 +59,27 @@ export class Background {
     const { port1, port2 } = new MessageChannel();
     this.#calls = port1;
     this.#calls.unref();
-    this.#worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: {
-        control: this.control,
-        graceMs: GRACE_MS,
-        calls: port2,
-        callsDone: this.#callsDone,
-      },
-      transferList: [port2],
-      name: 'resumable-state',
-    });
+    const start = (execArgv: string[] | undefined) =>
+      new Worker(new URL('./worker.js', import.meta.url), {
+        workerData: {
+          control: this.control,
+          graceMs: GRACE_MS,
+          calls: port2,
+          callsDone: this.#callsDone,
+        },
+        transferList: [port2],
+        ...(execArgv === undefined ? {} : { execArgv }),
+        name: 'resumable-state',
+      });
+    const execArgv = workerExecArgv(process.execArgv);
+    try {
+      // Inherited as they are, unless some only make sense for the main script.
+      this.#worker = start(execArgv.length === process.execArgv.length ? undefined : execArgv);
+    } catch (err) {
+      // Flags a worker may not be given explicitly (per-process ones such as --expose-gc).
+      if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+      this.#worker = start([]);
+    }
     this.#worker.on('message', (message: FromBackground) => {
       if (message.type === 'signal') this.#onIdleSignal(message.signal);
       else this.#installFallback();
@@ -125,6 +137,7 @@ export class Background {
       if (done >= id) break;
       const left = deadline - Date.now();
       if (left <= 0 || !this.alive) {
+        Atomics.store(this.#callsDone, 1, id);
         const why = left <= 0 ? `did not answer within ${timeoutMs} ms` : 'died';
         throw new StoreError(`The store's ${method}() ${why} (background thread)`);
       }
@@ -137,7 +150,7 @@ export class Background {
       const reply = received.message as CallReply;
       if (reply.id !== id) continue;
       if (reply.ok) return reply.value;
-      throw rebuildError(reply.error);
+      throw rebuildError(reply.error, `The store's ${method}() failed`);
     }
   }
 
@@ -251,4 +264,26 @@ export class Background {
       process.on(name, listener);
     }
   }
+}
+
+/**
+ * The main script's flags minus those that only make sense for it: a worker given
+ * `--input-type` or `-e <code>` (inherited from `node --input-type=module -e …`) fails to start.
+ */
+export function workerExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (/^--input-type(=|$)/.test(arg)) {
+      if (arg === '--input-type') i++;
+      continue;
+    }
+    if (['-e', '--eval', '-p', '--print'].includes(arg)) {
+      i++;
+      continue;
+    }
+    if (/^--(eval|print)=/.test(arg)) continue;
+    out.push(arg);
+  }
+  return out;
 }

@@ -9,6 +9,7 @@
  * that watcher through the deprecated `process.binding('signal_wrap')`; where it is
  * missing, the main thread falls back to `process.on` (async loops only).
  */
+import { rm } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { packCheckpoint } from '../codec/container.js';
 import {
@@ -125,12 +126,12 @@ port.on('message', (message: ToBackground) => {
       else stopSignals();
       break;
     case 'write':
-      // One write at a time, in order: a later snapshot of a checkpoint lands after an earlier one.
-      queue = queue.then(() => write(message)).catch(fatal);
+      // One write at a time per store, in order: a later snapshot lands after an earlier one.
+      enqueue(message.target, () => write(message));
       break;
     case 'call':
-      // In the same queue as writes: a call sees every write submitted before it.
-      queue = queue.then(() => call(message)).catch(fatal);
+      // In its store's queue: a call sees every write submitted before it.
+      enqueue(message.target, () => call(message));
       break;
   }
 });
@@ -144,7 +145,17 @@ function arm(id: number, flag: Int32Array, delay: number): void {
   timers.set(id, { timer, flag });
 }
 
-let queue: Promise<void> = Promise.resolve();
+/** One queue per store: a slow or stalled server never holds up another store's writes. */
+const queues = new Map<string, Promise<void>>();
+
+function enqueue(target: StoreTarget, task: () => Promise<void>): void {
+  const key = JSON.stringify(target);
+  const next = (queues.get(key) ?? Promise.resolve()).then(task).catch(fatal);
+  queues.set(key, next);
+  void next.then(() => {
+    if (queues.get(key) === next) queues.delete(key);
+  });
+}
 /** A store as built here: local stores answer at once, shared ones (RemoteHost) with promises. */
 type HostedStore = {
   write(name: string, parts: readonly Uint8Array[], keep: number): void | Promise<void>;
@@ -174,21 +185,53 @@ function storeFor(target: StoreTarget): Promise<HostedStore> {
 }
 
 async function call(message: Extract<ToBackground, { type: 'call' }>): Promise<void> {
+  const { id, method, args } = message;
+  // The caller gave up waiting (timeout): do not start what nobody will see.
+  if (Atomics.load(callsDone, 1) >= id) return;
   let reply: CallReply;
+  let store: HostedStore | undefined;
   try {
-    const store = await storeFor(message.target);
-    const method = store[message.method];
-    if (typeof method !== 'function') {
-      throw new TypeError(`The store has no method ${message.method}`);
-    }
-    const value = await (method as (...args: unknown[]) => unknown).apply(store, message.args);
-    reply = { id: message.id, ok: true, value };
+    store = await storeFor(message.target);
+    const fn = store[method];
+    if (typeof fn !== 'function') throw new TypeError(`The store has no method ${method}`);
+    const value = await (fn as (...a: unknown[]) => unknown).apply(store, args);
+    reply = { id, ok: true, value };
   } catch (err) {
-    reply = { id: message.id, ok: false, error: describeError(err) };
+    reply = { id, ok: false, error: describeError(err) };
   }
-  calls.postMessage(reply);
-  Atomics.store(callsDone, 0, message.id);
+  if (Atomics.load(callsDone, 1) >= id && reply.ok) {
+    await undoAbandoned(store!, method, args, reply.value);
+    return;
+  }
+  try {
+    calls.postMessage(reply);
+  } catch (err) {
+    // An answer that cannot cross threads (a function in it) is this call's error, not the thread's.
+    calls.postMessage({ id, ok: false, error: describeError(err) } satisfies CallReply);
+  }
+  // Ids are answered in order per store, not across stores: keep the highest.
+  for (let done = Atomics.load(callsDone, 0); done < id; done = Atomics.load(callsDone, 0)) {
+    if (Atomics.compareExchange(callsDone, 0, done, id) === done) break;
+  }
   Atomics.notify(callsDone, 0);
+}
+
+// A call that finished after its caller gave up must not leave effects nobody knows of.
+async function undoAbandoned(
+  store: HostedStore,
+  method: string,
+  args: unknown[],
+  value: unknown,
+): Promise<void> {
+  try {
+    if (method === 'lock' && typeof store.unlock === 'function') {
+      await (store.unlock as (name: unknown) => Promise<void>)(args[0]);
+    }
+    const fetched = value as { path?: unknown; temporary?: unknown } | undefined;
+    if (method === 'fetch' && fetched?.temporary === true && typeof fetched.path === 'string') {
+      await rm(fetched.path, { force: true });
+    }
+  } catch {}
 }
 
 async function write(message: Extract<ToBackground, { type: 'write' }>): Promise<void> {

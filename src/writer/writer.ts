@@ -198,7 +198,10 @@ function readReport(status: Int32Array, area: ReportArea): unknown {
 }
 
 /** An error reported by the background thread, with its class, code, owner and cause. */
-export function rebuildError(report: ErrorReport): CheckpointError {
+export function rebuildError(
+  report: ErrorReport,
+  context = 'Background save failed',
+): CheckpointError {
   let cause: Error | undefined;
   if (report.cause !== undefined) {
     const { name, message, ...rest } = report.cause;
@@ -214,5 +217,12 @@ export function rebuildError(report: ErrorReport): CheckpointError {
     case 'CHECKPOINT_CORRUPT':
       return new CorruptCheckpointError(report.message, options);
   }
-  return new CheckpointError(`Background save failed: ${report.message}`, options);
+  // Another class (TypeError, a plain Error): said with its name, kept as the cause.
+  const original = Object.assign(
+    new Error(report.message),
+    report.code ? { code: report.code } : {},
+  );
+  original.name = report.name;
+  if (cause !== undefined) original.cause = cause;
+  return new CheckpointError(`${context}: ${report.name}: ${report.message}`, { cause: original });
 }
