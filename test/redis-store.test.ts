@@ -4,8 +4,10 @@
  * with fencing, a server that stops and comes back, and writers SIGKILLed mid-upload.
  * Keys are inspected with a separate raw ioredis client.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +80,59 @@ async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected a rejection');
 }
+
+/**
+ * A TCP proxy to `port` whose client-to-server direction can be cut after `budget` more
+ * bytes and resumed later: one client stalled (as behind a partition or a hung host)
+ * while every other client of the server goes on.
+ */
+async function stallableProxy(port: number) {
+  let budget = Number.POSITIVE_INFINITY;
+  const held: { upstream: Socket; data: Buffer }[] = [];
+  const sockets = new Set<Socket>();
+  const proxy = createServer((client) => {
+    const upstream = createConnection({ port, host: '127.0.0.1' });
+    sockets.add(client).add(upstream);
+    client.on('data', (data: Buffer) => {
+      if (held.length > 0 || data.byteLength > budget) {
+        const passed = Math.max(0, Math.min(budget, data.byteLength));
+        if (passed > 0) upstream.write(data.subarray(0, passed));
+        budget -= passed;
+        held.push({ upstream, data: data.subarray(passed) });
+        return;
+      }
+      budget -= data.byteLength;
+      upstream.write(data);
+    });
+    upstream.pipe(client);
+    for (const socket of [client, upstream]) {
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  proxy.listen(0, '127.0.0.1');
+  await once(proxy, 'listening');
+  return {
+    url: `redis://127.0.0.1:${(proxy.address() as { port: number }).port}`,
+    /** Forwards `bytes` more bytes from clients, then holds the rest. */
+    stallAfter(bytes: number) {
+      budget = bytes;
+    },
+    resume() {
+      budget = Number.POSITIVE_INFINITY;
+      for (const { upstream, data } of held.splice(0)) upstream.write(data);
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const chunkKeys = (prefix: string, name: string, id: string, count: number) =>
   Array.from({ length: count }, (_, i) => `${prefix}:${name}:gen:${id}:${i}`);
@@ -291,6 +346,24 @@ describeRedis('Redis store: contract and layout', () => {
     expect(out).toBe('written\n');
   });
 
+  it('lets a top-level await of close() finish the process normally', () => {
+    const script = `
+      const { createRedisStore } = await import(${JSON.stringify(fileURLToPath(new URL('../dist/store/redis.js', import.meta.url)))});
+      const s = createRedisStore({ url: '${server.url}', prefix: '${freshPrefix()}' });
+      await s.write('quit', [Buffer.from('abc')], 2);
+      await s.close();
+      console.log('closed');`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect({ status: run.status, stdout: run.stdout, stderr: run.stderr }).toEqual({
+      status: 0,
+      stdout: 'closed\n',
+      stderr: '',
+    });
+  });
+
   it('redisStore() checks its options on the calling thread, and that they can cross threads', () => {
     expect(() => redisStore({ chunkSize: -1 })).toThrow(
       new RangeError(
@@ -411,6 +484,101 @@ describeRedis('Redis store: lease and fencing', () => {
     });
   });
 
+  it('refuses a commit once a newer lease was handed out, even to a holder that never committed', async () => {
+    const prefix = freshPrefix();
+    const CHUNK = 64 * 1024;
+    const proxy = await stallableProxy(server.port);
+    try {
+      // A reaches the server through a proxy that can stall it; B and the checks do not.
+      const a = createRedisStore({
+        url: proxy.url,
+        prefix,
+        leaseTtl: 600,
+        chunkSize: CHUNK,
+        redis: { commandTimeout: 30_000 },
+      });
+      stores.push(a);
+      const b = store(server, { prefix, leaseTtl: 600 });
+      const check = store(server, { prefix });
+      await a.lock('s', owner(111, 'host-a'));
+      const good = await a.write('s', parts([3 * CHUNK], 1), 1);
+
+      // A stalls mid-upload, past its lease's expiry: its first chunk lands, the rest wait.
+      proxy.stallAfter(CHUNK + CHUNK / 2);
+      const writing = rejectionOf(a.write('s', parts([8 * CHUNK], 2), 1));
+      for (let i = 0; i < 100 && (await raw.hlen(`${prefix}:s:pending`)) === 0; i++)
+        await sleep(20);
+      const [late] = await raw.hkeys(`${prefix}:s:pending`);
+      expect(await raw.exists(`${prefix}:s:gen:${late}:0`)).toBe(1);
+      await leaseExpired(prefix, 's');
+      // B takes the lease, cleans up (deleting A's first chunk) and lets go without saving.
+      await b.lock('s', owner(222, 'host-b'));
+      await b.cleanup('s');
+      expect(await raw.exists(`${prefix}:s:gen:${late}:0`, `${prefix}:s:pending`)).toBe(0);
+      await b.unlock('s');
+
+      // A resumes: its later chunks land, but its commit must not take the lease back.
+      proxy.resume();
+      const err = await writing;
+      expect(err).toBeInstanceOf(CheckpointLockedError);
+      expect(err).toMatchObject({
+        code: 'CHECKPOINT_LOCKED',
+        message: `Checkpoint "s" was taken over by a writer with a newer fencing token while this writer (token 1) held it; the save was not committed (${a.locate('s')})`,
+      });
+      expect(await check.generations('s')).toEqual([good]);
+      expect((await downloaded(check, 's', good)).equals(parts([3 * CHUNK], 1)[0]!)).toBe(true);
+      expect((await raw.keys(`${prefix}:s:*`)).sort()).toEqual(
+        [...chunkKeys(prefix, 's', good.id, 3), `${prefix}:s:fence`, `${prefix}:s:manifest`].sort(),
+      );
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('refuses remove, moveAside and cleanup to a holder whose lease was taken over', async () => {
+    const prefix = freshPrefix();
+    const a = store(server, { prefix, leaseTtl: 300 });
+    const b = store(server, { prefix, leaseTtl: 300 });
+    await a.lock('rm', owner(111, 'host-a'));
+    await a.write('rm', [Buffer.from('by a')], 2);
+    await a.close();
+    await leaseExpired(prefix, 'rm');
+    await b.lock('rm', owner(222, 'host-b'));
+    const mine = await b.write('rm', [Buffer.from('by b')], 2);
+    // B's next save, under way.
+    await raw.hset(`${prefix}:rm:pending`, 'b-upload', 1);
+    await raw.set(`${prefix}:rm:gen:b-upload:0`, 'uploading');
+    const before = (await raw.keys(`${prefix}:rm*`)).sort();
+
+    const ops = [() => a.remove('rm'), () => a.moveAside('rm', 'aside'), () => a.cleanup('rm')];
+    for (const op of ops) {
+      const err = await rejectionOf(op());
+      expect(err).toBeInstanceOf(CheckpointLockedError);
+      expect(err).toMatchObject({
+        pid: 222,
+        host: 'host-b',
+        message: expect.stringMatching(
+          /^Checkpoint "rm" was taken over by pid 222 on host host-b \(token 2\) while this writer \(token 1\) held it; /,
+        ),
+      });
+    }
+    expect((await raw.keys(`${prefix}:rm*`)).sort()).toEqual(before);
+    // Still refused once B let go: a newer lease was handed out.
+    await b.unlock('rm');
+    expect(await rejectionOf(a.remove('rm'))).toMatchObject({ code: 'CHECKPOINT_LOCKED' });
+    expect(await b.generations('rm')).toEqual([mine, expect.anything()]);
+
+    // The holder itself may.
+    await b.lock('rm', owner(222, 'host-b'));
+    await b.cleanup('rm');
+    expect(await raw.exists(`${prefix}:rm:gen:b-upload:0`)).toBe(0);
+    expect((await b.moveAside('rm', 'aside')).length).toBe(2);
+    await b.write('rm', [Buffer.from('again')], 2);
+    await b.remove('rm');
+    expect(await b.generations('rm')).toEqual([]);
+    await b.unlock('rm');
+  });
+
   it('takes its own expired lease back at a commit when nobody else took it', async () => {
     const prefix = freshPrefix();
     const a = store(server, { prefix, leaseTtl: 300 });
@@ -515,6 +683,89 @@ describeRedis('Redis store: a server that stops and comes back', () => {
       ].sort(),
     );
   });
+});
+
+describeRedis('Redis store: a server that stops answering (SIGSTOP)', () => {
+  let server: RedisServer;
+  let raw: Redis;
+  let pid: number;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    raw = new Redis(server.url);
+    pid = Number(/process_id:(\d+)/.exec(await raw.info('server'))![1]);
+  });
+  afterAll(async () => {
+    process.kill(pid, 'SIGCONT');
+    raw.disconnect();
+    await server.dispose();
+  });
+
+  /** Runs `fn` with the server stopped, as behind a partition or on a hung host. */
+  async function hung<T>(fn: () => Promise<T>): Promise<T> {
+    process.kill(pid, 'SIGSTOP');
+    try {
+      return await fn();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  }
+
+  it('fails every operation with StoreError within its command timeout, then recovers', async () => {
+    const prefix = freshPrefix();
+    const options = { prefix, redis: { commandTimeout: 1000 } };
+    const s = store(server, options);
+    const g = await s.write('h', [Buffer.from('before')], 2);
+    await s.lock('held', owner(1, 'h'));
+    const never = store(server, options); // not connected yet
+    const ops: Record<string, () => Promise<unknown>> = {
+      generations: () => s.generations('h'),
+      download: () => s.download('h', g, join(tempDir(), 'd')),
+      write: () => s.write('h', [Buffer.from('x')], 2),
+      remove: () => s.remove('h'),
+      moveAside: () => s.moveAside('h', 'aside'),
+      lock: () => s.lock('other', owner(1, 'h')),
+      cleanup: () => s.cleanup('h'),
+      unlock: () => s.unlock('held'),
+      connect: () => never.generations('h'),
+    };
+    await hung(async () => {
+      for (const [what, op] of Object.entries(ops)) {
+        const started = Date.now();
+        const err = await rejectionOf(op());
+        expect(Date.now() - started, what).toBeLessThan(4000);
+        expect(err, what).toBeInstanceOf(StoreError);
+      }
+      const started = Date.now();
+      await never.close();
+      await s.close();
+      expect(Date.now() - started).toBeLessThan(4000);
+    });
+    // Commands that timed out may still run now that the server answers again (as for any
+    // request whose reply was lost); the store itself just works again.
+    const next = await s.write('h', [Buffer.from('after')], 2);
+    expect((await s.generations('h'))[0]).toEqual(next);
+    expect((await downloaded(s, 'h', next)).toString()).toBe('after');
+  });
+
+  it('fails a 100 MB write within the default 5 s command timeout', async () => {
+    const prefix = freshPrefix();
+    const s = store(server, { prefix });
+    expect((await s.write('big', [Buffer.from('x')], 1)).size).toBe(1);
+    const data = [Buffer.alloc(100 * MiB, 7)];
+    const err = (await hung(async () => {
+      const started = Date.now();
+      const err = await rejectionOf(s.write('big', data, 1));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(4500);
+      expect(Date.now() - started).toBeLessThan(9000);
+      return err;
+    })) as StoreError;
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err.message).toBe(
+      `Redis store could not write ${server.url}/${prefix}:big: Command timed out`,
+    );
+    expect((await s.generations('big')).map((g) => g.size)).toEqual([1]);
+  }, 60_000);
 });
 
 describeRedis('Redis store: writers killed mid-upload', () => {

@@ -31,24 +31,46 @@ return 0
 `;
 
 /**
- * Makes an uploaded generation the latest, fenced. KEYS: manifest, lease, pending.
- * ARGV: our lease record ('' when not leased), our token, the new entry as JSON, keep, ttl ms.
- * With a lease, the commit is refused (`['taken', current record or '']`) if another holder
- * has the lease or a newer token has committed. Generations beyond `keep` are
- * moved from the manifest to the pending hash (their data is deleted afterwards, or by a
- * later cleanup if we die first). Returns `['ok', dropped id…]`.
+ * The fence shared by the scripts that change a checkpoint (commit, remove, move aside,
+ * clean up), prepended to them: `fenced(lease key, fence key, our record, our token)` is
+ * nil when the change may go ahead, else the current lease record ('' when none).
+ * Without a lease of ours (record '') there is nothing to check. With one, the change is
+ * refused if another holder has the lease, or if the fence counter moved past our token:
+ * a newer lease was handed out since ours (even to a holder that has let go, or died,
+ * without committing; it may have cleaned up data we still count on).
  */
-export const COMMIT = `
+const FENCED = `
+local function fenced(lease_key, fence_key, record, token)
+  if record == '' then return nil end
+  local lease = redis.call('GET', lease_key)
+  if lease and lease ~= record then return lease end
+  if tonumber(redis.call('GET', fence_key) or '0') ~= tonumber(token) then return lease or '' end
+  return nil
+end
+`;
+
+/**
+ * Makes an uploaded generation the latest, fenced. KEYS: manifest, lease, pending, fence.
+ * ARGV: our lease record ('' when not leased), our token, the new entry as JSON, keep, ttl ms.
+ * With a lease, the commit is refused (`['taken', current record or '']`) as `fenced`
+ * says, or if a newer token has committed. If our lease merely expired and no newer one
+ * was handed out, it is taken back. Generations beyond `keep` are moved from the manifest
+ * to the pending hash (their data is deleted afterwards, or by a later cleanup if we die
+ * first). Returns `['ok', dropped id…]`.
+ */
+export const COMMIT = `${FENCED}
 local raw = redis.call('GET', KEYS[1])
 local manifest = {token = 0, generations = {}}
 if raw then manifest = cjson.decode(raw) end
 local token = tonumber(ARGV[2])
 if ARGV[1] ~= '' then
-  local lease = redis.call('GET', KEYS[2])
-  if manifest.token > token or (lease and lease ~= ARGV[1]) then return {'taken', lease or ''} end
-  -- Our lease expired and nobody committed since: no other writer can be fenced out by
-  -- a newer token, so take it back rather than fail a save that is still single-writer.
-  if not lease then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5]) end
+  local taken = fenced(KEYS[2], KEYS[4], ARGV[1], token)
+  if taken then return {'taken', taken} end
+  if manifest.token > token then return {'taken', ''} end
+  -- Our lease expired and no other was handed out since (the fence still reads our
+  -- token): nobody can have written or cleaned up meanwhile, so take it back rather than
+  -- fail a save that is still single-writer.
+  if not redis.call('GET', KEYS[2]) then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5]) end
 end
 if token > manifest.token then manifest.token = token end
 local entry = cjson.decode(ARGV[3])
@@ -68,39 +90,50 @@ return result
 `;
 
 /**
- * Drops the manifest, listing all its generations as pending deletion first.
- * KEYS: manifest, pending. Returns 1.
+ * Drops the manifest, listing all its generations as pending deletion first, fenced.
+ * KEYS: manifest, pending, lease, fence. ARGV: our lease record ('' when not leased), our
+ * token. Returns `{'ok'}`, or `{'taken', current record or ''}` as `fenced` says.
  */
-export const UNREFERENCE = `
+export const UNREFERENCE = `${FENCED}
+local taken = fenced(KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+if taken then return {'taken', taken} end
 local raw = redis.call('GET', KEYS[1])
 if raw then
   for _, g in ipairs(cjson.decode(raw).generations) do redis.call('HSET', KEYS[2], g.id, g.chunks) end
   redis.call('DEL', KEYS[1])
 end
-return 1
+return {'ok'}
 `;
 
 /**
- * Renames a manifest and its data keys, all or nothing. KEYS: manifest, new manifest, then
- * pairs of (data key, new data key). ARGV: the manifest as read. Returns 1, or -1 when the
- * manifest changed since it was read, -2 when the new name is taken.
+ * Renames a manifest and its data keys, all or nothing, fenced. KEYS: manifest, new
+ * manifest, lease, fence, then pairs of (data key, new data key). ARGV: the manifest as
+ * read, our lease record ('' when not leased), our token. Returns `{'ok'}`,
+ * `{'taken', current record or ''}` as `fenced` says, `{'changed'}` when the manifest
+ * changed since it was read, `{'exists'}` when the new name is taken.
  */
-export const MOVE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
-for i = 3, #KEYS, 2 do
+export const MOVE = `${FENCED}
+local taken = fenced(KEYS[3], KEYS[4], ARGV[2], ARGV[3])
+if taken then return {'taken', taken} end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'changed'} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'exists'} end
+for i = 5, #KEYS, 2 do
   if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('RENAME', KEYS[i], KEYS[i + 1]) end
 end
 redis.call('RENAME', KEYS[1], KEYS[2])
-return 1
+return {'ok'}
 `;
 
 /**
- * Deletes data of one generation and unlists it from pending, all or nothing.
- * KEYS: pending, then the chunk keys. ARGV: the generation id. Returns 1.
+ * Deletes data of one generation and unlists it from pending, all or nothing, fenced when
+ * a lease is given (a cleanup must not delete the upload of a newer holder). KEYS: pending,
+ * lease, fence, then the chunk keys. ARGV: the generation id, our lease record ('' for no
+ * check: data known to be ours), our token. Returns `{'ok'}` or `{'taken', record or ''}`.
  */
-export const DISCARD = `
-for i = 2, #KEYS do redis.call('UNLINK', KEYS[i]) end
+export const DISCARD = `${FENCED}
+local taken = fenced(KEYS[2], KEYS[3], ARGV[2], ARGV[3])
+if taken then return {'taken', taken} end
+for i = 4, #KEYS do redis.call('UNLINK', KEYS[i]) end
 redis.call('HDEL', KEYS[1], ARGV[1])
-return 1
+return {'ok'}
 `;

@@ -41,12 +41,19 @@ const RECONNECT_WAIT_MS = 2000;
 /**
  * Client settings that make a stopped server fail a save within seconds instead of queueing
  * commands forever (ioredis's defaults: an unbounded offline queue and 20 retries per
- * command), while reconnecting in the background so a later save succeeds.
+ * command), while reconnecting in the background so a later save succeeds. A server that
+ * stops answering without closing the connection (a partition, a hung or SIGSTOPped host)
+ * fails each command after `commandTimeout` (per command, so a write of any size fails
+ * within about that long), and TCP keepalive probes notice a dead peer on an idle socket.
+ * A command that timed out may still run if the server comes back: as for any request
+ * whose reply was lost, its outcome is unknown (a commit stays fenced all the same).
  */
 const CLIENT_DEFAULTS = {
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   connectTimeout: 3000,
+  commandTimeout: 5000,
+  keepAlive: 10_000,
   retryStrategy: (times: number) => Math.min(times * 100, 1000),
 } satisfies RedisOptions;
 
@@ -181,12 +188,12 @@ class RedisStore implements AsyncCheckpointStore {
       await Promise.all(inFlight);
       const savedAt = new Date().toISOString();
       const entry: ManifestEntry = { id, size, savedAt, token, chunks };
-      const keys = ['manifest', 'lease', 'pending'].map((suffix) => this.#key(name, suffix));
+      const keys = ['manifest', 'lease', 'pending', 'fence'].map((s) => this.#key(name, s));
       const args = [lease?.record ?? '', token, JSON.stringify(entry), keep, leaseTtl];
       const [status, ...rest] = (await this.#script(client, COMMIT, keys, ...args)) as string[];
       if (status === 'taken') {
         // The new holder may have cleaned up while we uploaded; our chunks are ours to delete.
-        await this.#discard(client, name, id, chunks).catch(() => {});
+        await this.#discard(client, name, id, chunks, undefined).catch(() => {});
         throw this.#takenOver(name, rest[0] ?? '', token);
       }
       return { savedAt, dropped: rest };
@@ -198,18 +205,20 @@ class RedisStore implements AsyncCheckpointStore {
     return { id, size, savedAt, token };
   }
 
+  /** Fenced as `write`: refused with `CheckpointLockedError` to a holder that was taken over. */
   async remove(name: string): Promise<void> {
+    const lease = this.#leases.get(name);
     await this.#run('remove', name, async (client) => {
-      await this.#script(client, UNREFERENCE, [
-        this.#key(name, 'manifest'),
-        this.#key(name, 'pending'),
-      ]);
-      await this.#purge(client, name, undefined);
+      const keys = ['manifest', 'pending', 'lease', 'fence'].map((s) => this.#key(name, s));
+      this.#checkFence(name, lease, await this.#script(client, UNREFERENCE, keys, ...fence(lease)));
+      await this.#purge(client, name, undefined, lease);
     });
   }
 
+  /** Fenced as `write`: refused with `CheckpointLockedError` to a holder that was taken over. */
   async moveAside(name: string, tag: string): Promise<string[]> {
     const target = `${name}.${tag}`;
+    const lease = this.#leases.get(name);
     return this.#run(`move aside (as ${target})`, name, async (client) => {
       // Renamed, not copied: O(1) per key, and the moved data is then owned by the new name
       // alone, so later writes, trims and cleanups of `name` can never delete it.
@@ -217,20 +226,33 @@ class RedisStore implements AsyncCheckpointStore {
         const raw = await client.get(this.#key(name, 'manifest'));
         if (raw === null) return [];
         const generations = (JSON.parse(raw) as Manifest).generations;
-        const keys = [this.#key(name, 'manifest'), this.#key(target, 'manifest')];
+        const keys = [
+          this.#key(name, 'manifest'),
+          this.#key(target, 'manifest'),
+          this.#key(name, 'lease'),
+          this.#key(name, 'fence'),
+        ];
         for (const g of generations) {
           for (let i = 0; i < g.chunks; i++) {
             keys.push(this.#chunkKey(name, g.id, i), this.#chunkKey(target, g.id, i));
           }
         }
-        const moved = await this.#script(client, MOVE, keys, raw);
-        if (moved === -2) throw new StoreError(`${this.locate(target)} already exists`);
-        if (moved === 1) return generations.map((g) => `${this.locate(target)}:gen:${g.id}`);
+        const moved = await this.#script(client, MOVE, keys, raw, ...fence(lease));
+        const status = this.#checkFence(name, lease, moved);
+        if (status === 'exists') throw new StoreError(`${this.locate(target)} already exists`);
+        if (status === 'ok') return generations.map((g) => `${this.locate(target)}:gen:${g.id}`);
       }
       throw new StoreError(`${this.locate(name)} kept changing while being moved aside`);
     });
   }
 
+  /**
+   * Holders are counted per instance: a second `lock` of a name this instance holds
+   * succeeds and needs as many `unlock`s, like the file store letting one process open a
+   * name again. Through `redisStore()`, stores with equal options share one instance in
+   * the background thread, so they too share (and count) one lease rather than exclude
+   * each other; only other processes or other options (another instance) are locked out.
+   */
   async lock(name: string, owner: LockOwner): Promise<void> {
     const held = this.#leases.get(name);
     if (held !== undefined) {
@@ -280,10 +302,13 @@ class RedisStore implements AsyncCheckpointStore {
     );
   }
 
+  /** Fenced as `write`: a holder that was taken over must not delete the new holder's upload. */
   async cleanup(name: string): Promise<void> {
+    const lease = this.#leases.get(name);
     await this.#run('clean up', name, async (client) => {
       const manifest = await this.#manifest(client, name);
-      await this.#purge(client, name, undefined, new Set(manifest.generations.map((g) => g.id)));
+      const referenced = new Set(manifest.generations.map((g) => g.id));
+      await this.#purge(client, name, undefined, lease, referenced);
     });
   }
 
@@ -303,6 +328,9 @@ class RedisStore implements AsyncCheckpointStore {
     if (client === undefined) return;
     const redis = await client.catch(() => undefined);
     if (redis === undefined) return;
+    // Referenced while quitting: an idle store's socket is unref'd, and a main thread whose
+    // only pending work is this quit would otherwise end with an unsettled top-level await.
+    redis.stream?.ref();
     await redis.quit().catch(() => redis.disconnect());
   }
 
@@ -319,24 +347,45 @@ class RedisStore implements AsyncCheckpointStore {
     return raw === null ? { token: 0, generations: [] } : (JSON.parse(raw) as Manifest);
   }
 
-  /** Deletes the data of pending generations (`ids`, or all except `referenced`) and unlists them. */
+  /**
+   * Deletes the data of pending generations (`ids`, or all except `referenced`) and unlists
+   * them; each deletion fenced by `lease` when given.
+   */
   async #purge(
     client: Redis,
     name: string,
     ids: string[] | undefined,
+    lease?: Lease,
     referenced = new Set<string>(),
   ): Promise<void> {
     const pending = await client.hgetall(this.#key(name, 'pending'));
     for (const id of ids ?? Object.keys(pending)) {
       if (pending[id] === undefined) continue;
-      await this.#discard(client, name, id, referenced.has(id) ? 0 : Number(pending[id]));
+      await this.#discard(client, name, id, referenced.has(id) ? 0 : Number(pending[id]), lease);
     }
   }
 
-  /** Deletes `chunks` chunks of generation `id` and its pending entry, in one atomic step. */
-  async #discard(client: Redis, name: string, id: string, chunks: number): Promise<void> {
-    const keys = Array.from({ length: chunks }, (_, i) => this.#chunkKey(name, id, i));
-    await this.#script(client, DISCARD, [this.#key(name, 'pending'), ...keys], id);
+  /**
+   * Deletes `chunks` chunks of generation `id` and its pending entry, in one atomic step;
+   * refused with `CheckpointLockedError` if `lease` (when given) was taken over.
+   */
+  async #discard(
+    client: Redis,
+    name: string,
+    id: string,
+    chunks: number,
+    lease: Lease | undefined,
+  ): Promise<void> {
+    const keys = ['pending', 'lease', 'fence'].map((s) => this.#key(name, s));
+    for (let i = 0; i < chunks; i++) keys.push(this.#chunkKey(name, id, i));
+    this.#checkFence(name, lease, await this.#script(client, DISCARD, keys, id, ...fence(lease)));
+  }
+
+  /** The status of a fenced script's reply; throws `CheckpointLockedError` if it was refused. */
+  #checkFence(name: string, lease: Lease | undefined, reply: unknown): string {
+    const [status, record] = reply as [string, string?];
+    if (status === 'taken') throw this.#takenOver(name, record ?? '', lease?.token ?? 0);
+    return status;
   }
 
   #renewEvery(name: string, lease: Lease): void {
@@ -454,6 +503,11 @@ class RedisStore implements AsyncCheckpointStore {
     this.#redis = client;
     return client;
   }
+}
+
+/** The fence arguments of the scripts: our lease record ('' without a lease) and its token. */
+function fence(lease: Lease | undefined): [string, number] {
+  return [lease?.record ?? '', lease?.token ?? 0];
 }
 
 /** Throws the first error of a MULTI's replies, or if the transaction was aborted. */
