@@ -1,8 +1,17 @@
 // Shared by the benchmark parent (run.mjs) and its children (workload.mjs, sync-cost.mjs):
 // argument parsing, statistics, a seeded generator, and the three workloads S1, S2, S3
 // (the Python twin of the builders is in seed.py).
-import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  closeSync,
+  fsyncSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -272,5 +281,42 @@ export function verify(id, original, restored) {
     if (restored.primes.length !== original.primes.length) fail('primes.length');
     if (restored.primes.some((p, i) => p !== original.primes[i])) fail('primes');
     if (restored.candidate !== original.candidate) fail('candidate');
+  }
+}
+
+/**
+ * Writes `body` between `<!-- <marker>:start -->` and `<!-- <marker>:end -->` in the file at
+ * `path`; returns false (and leaves it) when the markers are missing.
+ */
+export function writeBetweenMarkers(path, marker, body) {
+  const text = readFileSync(path, 'utf8');
+  const start = `<!-- ${marker}:start -->`;
+  const end = `<!-- ${marker}:end -->`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) return false;
+  writeFileSync(path, `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`);
+  return true;
+}
+
+/**
+ * A small report of one benchmark script: its table, the machine, and its method (the
+ * script's leading comment lines), written to docs/<file>; the table also goes into the
+ * README between `<!-- <marker>:start/end -->`.
+ */
+export function writeSmallReport(script, title, file, marker, table) {
+  const root = new URL('..', import.meta.url).pathname;
+  const method = readFileSync(script, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('//'))
+    .map((l) => l.slice(3))
+    .join('\n');
+  const machine = `${os.cpus()[0]?.model} (${os.cpus().length} cores), Node ${process.version}`;
+  writeFileSync(
+    `${root}docs/${file}`,
+    `# ${title}\n\n${table}\n\nMachine: ${machine}.\n\n## Method\n\n\`\`\`\n${method}\n\`\`\`\n`,
+  );
+  if (!writeBetweenMarkers(`${root}README.md`, marker, table)) {
+    process.stderr.write(`README.md has no ${marker} markers: left untouched\n`);
   }
 }

@@ -14,19 +14,11 @@
 // more per peak-memory figure, bench/seed.py for the seed's method), so their allocations
 // never weigh on one another; this parent only collects their JSON and writes the report.
 import { spawn, spawnSync } from 'node:child_process';
-import {
-  cpSync,
-  existsSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, existsSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median, parseArgs, RESULT_PREFIX } from './common.mjs';
+import { median, parseArgs, RESULT_PREFIX, writeBetweenMarkers } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -591,15 +583,8 @@ if (args.json !== undefined) {
 if (write) {
   writeFileSync(join(root, 'docs/benchmarks.md'), report);
   progress('wrote docs/benchmarks.md');
-  const readmePath = join(root, 'README.md');
-  const readme = readFileSync(readmePath, 'utf8');
-  const START = '<!-- bench:start -->';
-  const END = '<!-- bench:end -->';
-  const a = readme.indexOf(START);
-  const b = readme.indexOf(END);
-  if (a >= 0 && b > a) {
-    const body = `\n${summary}\n\nDetails, targets and method: [docs/benchmarks.md](docs/benchmarks.md).\n`;
-    writeFileSync(readmePath, readme.slice(0, a + START.length) + body + readme.slice(b));
+  const body = `\n${summary}\n\nDetails, targets and method: [docs/benchmarks.md](docs/benchmarks.md).`;
+  if (writeBetweenMarkers(join(root, 'README.md'), 'bench', body)) {
     progress('updated the README between its bench markers');
   } else
     progress('README has no <!-- bench:start --> / <!-- bench:end --> markers: left untouched');

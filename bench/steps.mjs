@@ -11,18 +11,17 @@
 //    per step (what a job that keeps results in its state does).
 // 2. Time per step with 1,000 and 100,000 steps already finished: the cost must not grow.
 //    Also the time to load those steps (snapshot + journal) when the checkpoint opens.
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import os from 'node:os';
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { distUrl, freshDir, median, now, parseArgs, removeDir } from './common.mjs';
+import {
+  distUrl,
+  freshDir,
+  median,
+  now,
+  parseArgs,
+  removeDir,
+  writeSmallReport,
+} from './common.mjs';
 
 const { Checkpoint } = await import(distUrl());
 const args = parseArgs(process.argv.slice(2));
@@ -172,28 +171,11 @@ const table = lines.join('\n');
 process.stdout.write(`${table}\n`);
 
 if (args.write) {
-  const root = new URL('..', import.meta.url).pathname;
-  const method = readFileSync(new URL(import.meta.url), 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('//'))
-    .map((l) => l.slice(3))
-    .join('\n');
-  writeFileSync(
-    join(root, 'docs/benchmarks-steps.md'),
-    `# Benchmarks: steps\n\n${table}\n\nMachine: ${os.cpus()[0]?.model} (${os.cpus().length} cores), Node ${process.version}.\n\n## Method\n\n\`\`\`\n${method}\n\`\`\`\n`,
+  writeSmallReport(
+    new URL(import.meta.url),
+    'Benchmarks: steps',
+    'benchmarks-steps.md',
+    'bench-steps',
+    table,
   );
-  for (const file of ['README.md']) {
-    const path = join(root, file);
-    const text = readFileSync(path, 'utf8');
-    const START = '<!-- bench-steps:start -->';
-    const END = '<!-- bench-steps:end -->';
-    const a = text.indexOf(START);
-    const b = text.indexOf(END);
-    if (a < 0 || b < a) {
-      log(`${file} has no ${START} / ${END} markers: left untouched`);
-      continue;
-    }
-    writeFileSync(path, `${text.slice(0, a + START.length)}\n${table}\n${text.slice(b)}`);
-    log(`wrote ${file}`);
-  }
 }

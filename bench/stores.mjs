@@ -12,12 +12,17 @@
 // (no persistence), S3 as moto's server mode (python3 -m moto.server), when they are here.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import os from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { distUrl, freshDir, median, now, parseArgs, removeDir } from './common.mjs';
+import {
+  distUrl,
+  freshDir,
+  median,
+  now,
+  parseArgs,
+  removeDir,
+  writeSmallReport,
+} from './common.mjs';
 
 const { Checkpoint, fileStore } = await import(distUrl());
 const args = parseArgs(process.argv.slice(2));
@@ -178,22 +183,11 @@ const table = lines.join('\n');
 process.stdout.write(`${table}\n`);
 
 if (args.write) {
-  const root = new URL('..', import.meta.url).pathname;
-  const method = readFileSync(new URL(import.meta.url), 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('//'))
-    .map((l) => l.slice(3))
-    .join('\n');
-  writeFileSync(
-    join(root, 'docs/benchmarks-stores.md'),
-    `# Benchmarks: stores\n\n${table}\n\nMachine: ${os.cpus()[0]?.model} (${os.cpus().length} cores), Node ${process.version}.\n\n## Method\n\n\`\`\`\n${method}\n\`\`\`\n`,
+  writeSmallReport(
+    new URL(import.meta.url),
+    'Benchmarks: stores',
+    'benchmarks-stores.md',
+    'bench-stores',
+    table,
   );
-  const path = join(root, 'README.md');
-  const text = readFileSync(path, 'utf8');
-  const START = '<!-- bench-stores:start -->';
-  const END = '<!-- bench-stores:end -->';
-  const a = text.indexOf(START);
-  const b = text.indexOf(END);
-  if (a < 0 || b < a) log(`README.md has no ${START} / ${END} markers: left untouched`);
-  else writeFileSync(path, `${text.slice(0, a + START.length)}\n${table}\n${text.slice(b)}`);
 }
