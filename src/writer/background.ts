@@ -30,6 +30,8 @@ const SIGNAL_NAMES = Object.fromEntries(
 
 /** How long a signal waits for the next step boundary before the process ends without it. */
 const GRACE_MS = 1000;
+/** A background thread whose heartbeat stands still this long is taken for dead. */
+const STALE_MS = 120_000;
 
 export class Background {
   static #instance: Background | undefined;
@@ -42,6 +44,9 @@ export class Background {
   readonly #fallbackListeners = new Map<SignalName, () => void>();
   readonly #flags = new Map<number, Int32Array>();
   #nextId = 1;
+  #lastBeat = -1;
+  #lastBeatAt = Date.now();
+  #lastCheckAt = Date.now();
   readonly #calls: MessagePort;
   /** [0]: highest call answered; [1]: highest call given up on (the worker skips or undoes it). */
   readonly #callsDone = new Int32Array(new SharedArrayBuffer(8));
@@ -110,7 +115,26 @@ export class Background {
 
   /** False once the thread has died; saves then run on the calling thread. */
   get alive(): boolean {
-    return this.#alive && Atomics.load(this.control, Control.DEAD) === 0;
+    return this.#alive && Atomics.load(this.control, Control.DEAD) === 0 && !this.#silent();
+  }
+
+  // The heartbeat has not moved for STALE_MS: the thread is gone (or stuck in one
+  // synchronous step far longer than any compression of a state takes).
+  #silent(): boolean {
+    const beat = Atomics.load(this.control, Control.HEARTBEAT);
+    const now = Date.now();
+    // Not watched for a while (no wait in progress, or the whole process was suspended):
+    // the silence is not the thread's, so start counting again.
+    const unwatched = now - this.#lastCheckAt > 5_000;
+    this.#lastCheckAt = now;
+    if (beat !== this.#lastBeat || unwatched) {
+      this.#lastBeat = beat;
+      this.#lastBeatAt = now;
+      return false;
+    }
+    if (now - this.#lastBeatAt < STALE_MS) return false;
+    this.#alive = false;
+    return true;
   }
 
   /** Hands a staged snapshot to the thread. */

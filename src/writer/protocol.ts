@@ -20,8 +20,13 @@ export const Control = {
   DEAD: 2,
   /** Set once the main thread's exit hooks have run: a signal now kills as it would. */
   EXITING: 3,
+  /**
+   * Counted up by the background thread twice a second. A thread that ends without its
+   * exit handlers (out of memory) stops counting: waits on it then end instead of hanging.
+   */
+  HEARTBEAT: 4,
   /** Length of the control array. */
-  LENGTH: 4,
+  LENGTH: 5,
 } as const;
 
 /** Signals that save and exit, with their numbers on Linux and macOS. */

@@ -39,6 +39,7 @@ const timers = new Map<number, { timer: NodeJS.Timeout; flag: Int32Array }>();
 let handles: SignalHandle[] = [];
 
 const post = (message: FromBackground) => port.postMessage(message);
+const HEARTBEAT_MS = 500;
 /** Node's setTimeout holds at most 2^31 - 1 ms; longer intervals are waited in steps. */
 const MAX_TIMEOUT = 2 ** 31 - 1;
 
@@ -57,6 +58,7 @@ function fatal(err: unknown): void {
   process.exit(1);
 }
 process.on('uncaughtException', fatal);
+setInterval(() => Atomics.add(control, Control.HEARTBEAT, 1), HEARTBEAT_MS).unref();
 process.on('unhandledRejection', fatal);
 
 function raise(flag: Int32Array): void {
