@@ -51,6 +51,7 @@ export function redisStore(options: RedisStoreOptions = {}): CheckpointStore {
     args: [options],
   };
   return bridgedStore(target, {
+    journal: true,
     location: (name) => redisLocation(options, name),
     ...(options.cache === undefined ? {} : { cache: options.cache }),
   });

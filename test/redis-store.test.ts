@@ -439,6 +439,53 @@ describeRedis('Redis store: lease and fencing', () => {
     expect(await raw.exists(`${prefix}:r:lease`)).toBe(0);
   });
 
+  it('keeps step journals: appends in order, lists them oldest first, drops, moves and removes them', async () => {
+    const prefix = freshPrefix();
+    const s = store(server, { prefix });
+    const magic = Buffer.from('MAGIC|');
+    expect(await s.journal!.read('j')).toEqual([]);
+    expect(await s.journal!.lastModified('j')).toBe(undefined);
+    await s.journal!.append('j', 20, magic, Buffer.from('c'));
+    await s.journal!.append('j', 10, magic, Buffer.from('a'));
+    await s.journal!.append('j', 10, magic, Buffer.from('b'));
+    const read = await s.journal!.read('j');
+    expect(read.map((j) => [j.epoch, Buffer.from(j.bytes).toString(), j.location])).toEqual([
+      [10, 'MAGIC|ab', `${server.url}/${prefix}:j:journal:10`],
+      [20, 'MAGIC|c', `${server.url}/${prefix}:j:journal:20`],
+    ]);
+    expect(Date.now() - (await s.journal!.lastModified('j'))!).toBeLessThan(10_000);
+    await s.journal!.drop('j', 20);
+    expect((await s.journal!.read('j')).map((j) => j.epoch)).toEqual([20]);
+    await s.write('j', [Buffer.from('state')], 2);
+    expect(await s.moveAside('j', 'old')).toHaveLength(1);
+    expect(await s.journal!.read('j')).toEqual([]);
+    expect((await s.journal!.read('j.old')).map((j) => j.epoch)).toEqual([20]);
+    await s.remove('j.old');
+    expect(await raw.keys(`${prefix}:j.old:*`)).toEqual([]);
+  });
+
+  it('refuses journal appends and drops to a holder that was taken over', async () => {
+    const prefix = freshPrefix();
+    const a = store(server, { prefix, leaseTtl: 1000 });
+    const b = store(server, { prefix, leaseTtl: 1000 });
+    await a.lock('jf', owner(111, 'host-a'));
+    await a.journal!.append('jf', 1, Buffer.from('M'), Buffer.from('x'));
+    await a.close();
+    await leaseExpired(prefix, 'jf');
+    await b.lock('jf', owner(222, 'host-b'));
+    for (const late of [
+      a.journal!.append('jf', 1, Buffer.from('M'), Buffer.from('late')),
+      a.journal!.drop('jf', 5),
+    ]) {
+      const err = await rejectionOf(late);
+      expect(err).toBeInstanceOf(CheckpointLockedError);
+      expect(err).toMatchObject({ pid: 222, host: 'host-b' });
+    }
+    expect((await b.journal!.read('jf')).map((j) => Buffer.from(j.bytes).toString())).toEqual([
+      'Mx',
+    ]);
+  });
+
   it('fences out a holder whose lease expired and was taken over', async () => {
     const prefix = freshPrefix();
     const a = store(server, { prefix, leaseTtl: 1000 });

@@ -215,6 +215,33 @@ for (const kind of kinds) {
       expect(chp.restored).toBe(false);
     });
 
+    it.runIf(kind.kind === 'redis')(
+      'once() steps are journaled in the store: another machine gets them without calling fn',
+      () => {
+        const options = server.options();
+        const steps = (n: number) =>
+          JSON.parse(
+            execFileSync(
+              process.execPath,
+              [
+                JOB,
+                'steps',
+                JSON.stringify({ kind: kind.kind, store: options, cache: tempDir(), steps: n }),
+              ],
+              { encoding: 'utf8', timeout: 60_000 },
+            ),
+          );
+        expect(steps(300)).toEqual({ calls: 300, sum: 89_700, done: 300, failed: 0, pending: 0 });
+        // Appended to a journal in the store, no snapshot saved per step.
+        const store = kind.make(options);
+        expect(store.generations('job')).toEqual([]);
+        const journals = store.journal!.read('job');
+        expect(journals).toHaveLength(1);
+        expect(journals[0]!.location).toMatch(/\/t\d+:job:journal:\d{13}$/);
+        expect(steps(400)).toEqual({ calls: 100, sum: 159_600, done: 400, failed: 0, pending: 0 });
+      },
+    );
+
     it('the server stopped during a save: StoreError with its cause; the next save succeeds; nothing committed is lost', async () => {
       const options = server.options();
       const chp = new Checkpoint<{ n: number }>({

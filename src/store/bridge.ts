@@ -13,7 +13,7 @@ import { Background } from '../writer/background.js';
 import type { StoreTarget } from '../writer/protocol.js';
 import type { RemoteGeneration } from './remote.js';
 import type { FetchedGeneration } from './remote-host.js';
-import type { CheckpointStore, Generation } from './store.js';
+import type { CheckpointJournal, CheckpointStore, Generation, StoredJournal } from './store.js';
 
 /** Options of `bridgedStore`. */
 export interface BridgeOptions {
@@ -23,6 +23,8 @@ export interface BridgeOptions {
   cache?: string;
   /** How long one blocking call may take before it fails with StoreError (default 10 min). */
   callTimeout?: number;
+  /** True when the store implements `journal` (AsyncJournalStore): `once()` then appends. */
+  journal?: boolean;
 }
 
 /**
@@ -50,7 +52,28 @@ export function bridgedStore(target: StoreTarget, options: BridgeOptions): Check
     return call('fetch', name, found) as FetchedGeneration;
   }
 
+  const journal: CheckpointJournal = {
+    read: (name) => call('journalRead', name) as StoredJournal[],
+    create(name, epoch) {
+      // Created by its first append: nothing to do now.
+      return {
+        append: async (bytes) => {
+          await Background.get().callAsync(host, 'journalAppend', [name, epoch, bytes]);
+        },
+        appendSync(bytes) {
+          call('journalAppend', name, epoch, bytes);
+        },
+        close() {},
+      };
+    },
+    drop(name, epoch) {
+      call('journalDrop', name, epoch);
+    },
+    lastModified: (name) => call('journalModified', name) as number | undefined,
+  };
+
   return {
+    ...(options.journal === true ? { journal } : {}),
     target: host,
     locate: (name) => options.location(name),
     generations(name) {

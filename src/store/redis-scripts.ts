@@ -137,3 +137,38 @@ for i = 4, #KEYS do redis.call('UNLINK', KEYS[i]) end
 redis.call('HDEL', KEYS[1], ARGV[1])
 return {'ok'}
 `;
+
+/**
+ * Appends a batch of step records to journal `epoch`, creating it (with the journal magic)
+ * if needed, fenced. KEYS: journal, journal index (zset), lease, fence, last-written time.
+ * ARGV: our lease record ('' when not leased), our token, the epoch, the magic, the bytes,
+ * the time in ms. Returns `{'ok'}` or `{'taken', record or ''}`.
+ */
+export const JOURNAL_APPEND = `${FENCED}
+local taken = fenced(KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+if taken then return {'taken', taken} end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[4])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[3])
+end
+redis.call('APPEND', KEYS[1], ARGV[5])
+redis.call('SET', KEYS[5], ARGV[6])
+return {'ok'}
+`;
+
+/**
+ * Deletes the journals numbered below ARGV[3], fenced. KEYS: journal index (zset), lease,
+ * fence, last-written time (deleted with the last journal). ARGV: our lease record, our
+ * token, the epoch, the journal key prefix.
+ * Returns `{'ok'}` or `{'taken', record or ''}`.
+ */
+export const JOURNAL_DROP = `${FENCED}
+local taken = fenced(KEYS[2], KEYS[3], ARGV[1], ARGV[2])
+if taken then return {'taken', taken} end
+for _, epoch in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])) do
+  redis.call('DEL', ARGV[4] .. epoch)
+  redis.call('ZREM', KEYS[1], epoch)
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[4]) end
+return {'ok'}
+`;

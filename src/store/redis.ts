@@ -27,8 +27,24 @@ import {
   redisServer,
   resolveRedisOptions,
 } from './redis-options.js';
-import { ACQUIRE, COMMIT, DISCARD, MOVE, RELEASE, RENEW, UNREFERENCE } from './redis-scripts.js';
-import type { AsyncCheckpointStore, LeaseOwner, RemoteGeneration } from './remote.js';
+import {
+  ACQUIRE,
+  COMMIT,
+  DISCARD,
+  JOURNAL_APPEND,
+  JOURNAL_DROP,
+  MOVE,
+  RELEASE,
+  RENEW,
+  UNREFERENCE,
+} from './redis-scripts.js';
+import type {
+  AsyncCheckpointStore,
+  AsyncJournalStore,
+  LeaseOwner,
+  RemoteGeneration,
+  RemoteJournal,
+} from './remote.js';
 import type { LockOwner } from './store.js';
 
 export type { RedisStoreOptions } from './redis-options.js';
@@ -205,6 +221,47 @@ class RedisStore implements AsyncCheckpointStore {
     return { id, size, savedAt, token };
   }
 
+  /**
+   * Journals of `once()` steps: `<prefix>:<name>:journal:<epoch>` strings grown by APPEND,
+   * listed in the `journals` sorted set. An append is acknowledged once the server has it
+   * (durable as far as its own persistence setting makes it). Fenced as `write`.
+   */
+  readonly journal: AsyncJournalStore = {
+    read: (name) =>
+      this.#run('read the journals of', name, async (client) => {
+        const epochs = await client.zrange(this.#key(name, 'journals'), '0', '-1');
+        const out: RemoteJournal[] = [];
+        for (const epoch of epochs.map(Number).sort((a, b) => a - b)) {
+          const key = this.#key(name, `journal:${epoch}`);
+          const bytes = await client.getBuffer(key);
+          if (bytes !== null) out.push({ epoch, location: `${this.#server}/${key}`, bytes });
+        }
+        return out;
+      }),
+    append: (name, epoch, magic, bytes) =>
+      this.#run('append to the journal of', name, async (client) => {
+        const lease = this.#leases.get(name);
+        const keys = [`journal:${epoch}`, 'journals', 'lease', 'fence', 'journaled'].map((k) =>
+          this.#key(name, k),
+        );
+        const args = [...fence(lease), epoch, Buffer.from(magic), Buffer.from(bytes), Date.now()];
+        this.#checkFence(name, lease, await this.#script(client, JOURNAL_APPEND, keys, ...args));
+      }),
+    drop: (name, epoch) =>
+      this.#run('drop old journals of', name, async (client) => {
+        const lease = this.#leases.get(name);
+        const keys = ['journals', 'lease', 'fence', 'journaled'].map((k) => this.#key(name, k));
+        const args = [...fence(lease), epoch, this.#key(name, 'journal:')];
+        this.#checkFence(name, lease, await this.#script(client, JOURNAL_DROP, keys, ...args));
+      }),
+    lastModified: (name) =>
+      this.#run('read the journal time of', name, async (client) => {
+        if ((await client.zcard(this.#key(name, 'journals'))) === 0) return undefined;
+        const at = await client.get(this.#key(name, 'journaled'));
+        return at === null ? undefined : Number(at);
+      }),
+  };
+
   /** Fenced as `write`: refused with `CheckpointLockedError` to a holder that was taken over. */
   async remove(name: string): Promise<void> {
     const lease = this.#leases.get(name);
@@ -213,6 +270,7 @@ class RedisStore implements AsyncCheckpointStore {
       this.#checkFence(name, lease, await this.#script(client, UNREFERENCE, keys, ...fence(lease)));
       await this.#purge(client, name, undefined, lease);
     });
+    await this.journal.drop(name, Number.MAX_SAFE_INTEGER);
   }
 
   /** Fenced as `write`: refused with `CheckpointLockedError` to a holder that was taken over. */
@@ -236,6 +294,12 @@ class RedisStore implements AsyncCheckpointStore {
           for (let i = 0; i < g.chunks; i++) {
             keys.push(this.#chunkKey(name, g.id, i), this.#chunkKey(target, g.id, i));
           }
+        }
+        // Journals of steps go with the state they belong to.
+        for (const k of ['journals', 'journaled'])
+          keys.push(this.#key(name, k), this.#key(target, k));
+        for (const epoch of await client.zrange(this.#key(name, 'journals'), '0', '-1')) {
+          keys.push(this.#key(name, `journal:${epoch}`), this.#key(target, `journal:${epoch}`));
         }
         const moved = await this.#script(client, MOVE, keys, raw, ...fence(lease));
         const status = this.#checkFence(name, lease, moved);
@@ -421,7 +485,7 @@ class RedisStore implements AsyncCheckpointStore {
     );
   }
 
-  async #script(client: Redis, lua: string, keys: string[], ...args: (string | number)[]) {
+  async #script(client: Redis, lua: string, keys: string[], ...args: (string | number | Buffer)[]) {
     return client.eval(lua, keys.length, ...keys, ...args);
   }
 

@@ -8,9 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from '../codec/checksum.js';
 import { CheckpointError, StoreError } from '../errors.js';
+import { JOURNAL_MAGIC } from '../journal.js';
 import { isProcessAlive } from '../lock.js';
 import type { StoreTarget } from '../writer/protocol.js';
-import type { AsyncCheckpointStore, RemoteGeneration } from './remote.js';
+import type {
+  AsyncCheckpointStore,
+  AsyncJournalStore,
+  RemoteGeneration,
+  RemoteJournal,
+} from './remote.js';
 import type { LockOwner } from './store.js';
 
 /** Options of the host, set by `bridgedStore`. */
@@ -146,6 +152,30 @@ export class RemoteHost {
 
   cleanup(name: string): Promise<void> {
     return this.#wrap('clean up', name, () => this.store.cleanup(name));
+  }
+
+  async journalRead(name: string): Promise<RemoteJournal[]> {
+    const list = await this.#wrap('read the journals of', name, () => this.#journal().read(name));
+    return list.map(({ epoch, location, bytes }) => ({ epoch, location, bytes }));
+  }
+
+  journalAppend(name: string, epoch: number, bytes: Uint8Array): Promise<void> {
+    return this.#wrap('append to the journal of', name, () =>
+      this.#journal().append(name, epoch, JOURNAL_MAGIC, bytes),
+    );
+  }
+
+  journalDrop(name: string, epoch: number): Promise<void> {
+    return this.#wrap('drop old journals of', name, () => this.#journal().drop(name, epoch));
+  }
+
+  journalModified(name: string): Promise<number | undefined> {
+    return this.#wrap('read the journal time of', name, () => this.#journal().lastModified(name));
+  }
+
+  #journal(): AsyncJournalStore {
+    if (this.store.journal === undefined) throw new TypeError('This store keeps no journal');
+    return this.store.journal;
   }
 
   #cached(name: string, id: string): string {

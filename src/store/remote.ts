@@ -29,7 +29,31 @@ export interface LeaseOwner extends LockOwner {
   id: string;
 }
 
+/** One journal of finished steps (`once()`), as a shared store keeps it. */
+export interface RemoteJournal {
+  epoch: number;
+  location: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * Optional journal of a shared store: appends of step records (group-committed batches),
+ * so `once()` costs an append rather than a snapshot save. Fenced like `write`.
+ */
+export interface AsyncJournalStore {
+  /** Every journal of `name`, oldest epoch first. */
+  read(name: string): Promise<RemoteJournal[]>;
+  /** Appends `bytes` to journal `epoch` (created with `magic` first); durable when resolved. */
+  append(name: string, epoch: number, magic: Uint8Array, bytes: Uint8Array): Promise<void>;
+  /** Deletes the journals numbered below `epoch`. */
+  drop(name: string, epoch: number): Promise<void>;
+  /** When a journal of `name` was last appended to (ms), if it has any. */
+  lastModified(name: string): Promise<number | undefined>;
+}
+
 export interface AsyncCheckpointStore {
+  /** Journals of finished steps; without one, steps are saved with the snapshot. */
+  readonly journal?: AsyncJournalStore;
   /** Human-readable location of `name` (e.g. `s3://bucket/prefix/name`, `redis://host/prefix:name`). */
   locate(name: string): string;
   /** Committed generations of `name`, newest first (from the manifest, one round trip). */

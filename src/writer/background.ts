@@ -51,6 +51,11 @@ export class Background {
   /** [0]: highest call answered; [1]: highest call given up on (the worker skips or undoes it). */
   readonly #callsDone = new Int32Array(new SharedArrayBuffer(8));
   #lastCall = 0;
+  readonly #awaited = new Map<
+    number,
+    { method: string; resolve(value: unknown): void; reject(err: unknown): void }
+  >();
+  #keepAlive: NodeJS.Timeout | undefined;
   #handling = false;
   #alive = true;
 
@@ -87,6 +92,7 @@ export class Background {
     }
     this.#worker.on('message', (message: FromBackground) => {
       if (message.type === 'signal') this.#onIdleSignal(message.signal);
+      else if (message.type === 'reply') this.#settle(message);
       else this.#installFallback();
     });
     this.#worker.on('error', (err) => {
@@ -95,6 +101,7 @@ export class Background {
     });
     this.#worker.on('exit', () => {
       this.#alive = false;
+      this.#failAwaited();
       // Every checkpoint takes its slow path once, saves on this thread and re-arms there.
       for (const flag of this.#flags.values()) Atomics.store(flag, 0, 1);
     });
@@ -175,6 +182,55 @@ export class Background {
       if (reply.id !== id) continue;
       if (reply.ok) return reply.value;
       throw rebuildError(reply.error, `The store's ${method}() failed`);
+    }
+  }
+
+  /**
+   * Like `call`, without blocking: resolves with the answer. While answers are awaited, a
+   * timer keeps the event loop alive (the thread itself never does).
+   */
+  callAsync(target: StoreTarget, method: string, args: unknown[]): Promise<unknown> {
+    if (!this.alive) {
+      return Promise.reject(
+        new StoreError(
+          `The background thread is not running, so the store at ${target.module} cannot be reached`,
+        ),
+      );
+    }
+    const id = ++this.#lastCall;
+    const answer = new Promise<unknown>((resolve, reject) =>
+      this.#awaited.set(id, { method, resolve, reject }),
+    );
+    this.#keepAlive ??= setInterval(() => {
+      if (!this.alive) this.#failAwaited();
+    }, 1000);
+    this.#post({ type: 'call', id, target, method, args, async: true });
+    return answer;
+  }
+
+  #settle(reply: CallReply): void {
+    const waiter = this.#awaited.get(reply.id);
+    if (waiter === undefined) return;
+    this.#awaited.delete(reply.id);
+    if (this.#awaited.size === 0) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+    if (reply.ok) waiter.resolve(reply.value);
+    else waiter.reject(rebuildError(reply.error, `The store's ${waiter.method}() failed`));
+  }
+
+  #failAwaited(): void {
+    for (const [id, waiter] of this.#awaited) {
+      this.#settle({
+        id,
+        ok: false,
+        error: {
+          name: 'StoreError',
+          code: 'CHECKPOINT_STORE',
+          message: `The background thread died during ${waiter.method}()`,
+        },
+      });
     }
   }
 

@@ -129,6 +129,8 @@ export type ToBackground =
       target: StoreTarget;
       method: string;
       args: unknown[];
+      /** Answered as a `reply` message to the main thread's event loop, not on the calls port. */
+      async?: boolean;
     };
 
 /** The answer to a call, posted on the calls port before the calls flag is raised to its id. */
@@ -138,7 +140,8 @@ export type CallReply =
 
 export type FromBackground =
   | { type: 'signal'; signal: number }
-  | { type: 'signals-unavailable'; reason: string };
+  | { type: 'signals-unavailable'; reason: string }
+  | ({ type: 'reply' } & CallReply);
 
 export interface BackgroundData {
   control: Int32Array;

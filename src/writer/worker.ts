@@ -201,6 +201,14 @@ async function call(message: Extract<ToBackground, { type: 'call' }>): Promise<v
   } catch (err) {
     reply = { id, ok: false, error: describeError(err) };
   }
+  if (message.async === true) {
+    try {
+      post({ type: 'reply', ...reply });
+    } catch (err) {
+      post({ type: 'reply', id, ok: false, error: describeError(err) });
+    }
+    return;
+  }
   if (Atomics.load(callsDone, 1) >= id && reply.ok) {
     await undoAbandoned(store!, method, args, reply.value);
     return;
