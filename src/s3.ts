@@ -31,6 +31,7 @@ export function s3Store(options: S3StoreOptions): CheckpointStore {
     },
     {
       location: (name) => s3Location(settings, name),
+      journal: true,
       ...(options.cache === undefined ? {} : { cache: options.cache }),
     },
   );

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import {
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -547,6 +548,174 @@ describeS3('S3 store (moto)', () => {
       expect(err).toBeInstanceOf(CheckpointLockedError);
       expect((err as CheckpointLockedError).pid).toBe(1);
       expect((await a.write('n', [Buffer.from('still mine')], 2)).token).toBe(1);
+    });
+  });
+
+  describe('journal', () => {
+    const MAGIC = Buffer.from('RSJRNL1\n', 'latin1');
+    const E1 = 1_764_030_000_000;
+    const E2 = 1_764_030_000_007;
+    const E3 = 1_764_030_000_100;
+    const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('latin1');
+    const journalKey = /^j\/journal-\d{16}-[0-9a-f-]{36}-\d{8}\.rec$/;
+
+    it('appends in order across epochs and reads them oldest first, magic once per epoch', async () => {
+      const prefix = newPrefix();
+      const store = s3(prefix);
+      const journal = store.journal!;
+      expect(await journal.read('j')).toEqual([]);
+      await journal.append('j', E2, MAGIC, Buffer.from('c1'));
+      await journal.append('j', E1, MAGIC, Buffer.from('a1'));
+      // Appends in flight together keep the order of the calls.
+      await Promise.all(
+        ['a2', 'a3', 'a4'].map((b) => journal.append('j', E1, MAGIC, Buffer.from(b))),
+      );
+      await journal.append('j', E2, MAGIC, Buffer.from('c2'));
+      const read = await journal.read('j');
+      expect(read.map((j) => [j.epoch, j.location, text(j.bytes)])).toEqual([
+        [E1, `s3://${BUCKET}/${prefix}/j/journal-000${E1}`, 'RSJRNL1\na1a2a3a4'],
+        [E2, `s3://${BUCKET}/${prefix}/j/journal-000${E2}`, 'RSJRNL1\nc1c2'],
+      ]);
+      const keys = await keysUnder(prefix);
+      expect(keys).toHaveLength(6);
+      for (const key of keys) expect(key).toMatch(journalKey);
+      expect(keys.map((k) => k.slice(-12))).toEqual([
+        '00000000.rec',
+        '00000001.rec',
+        '00000002.rec',
+        '00000003.rec',
+        '00000000.rec',
+        '00000001.rec',
+      ]);
+      // Every object holds the magic: an epoch whose first append was lost still reads whole.
+      await server.client.send(
+        new DeleteObjectCommand({ Bucket: BUCKET, Key: `${prefix}/${keys[0]}` }),
+      );
+      expect((await journal.read('j')).map((j) => text(j.bytes))).toEqual([
+        'RSJRNL1\na2a3a4',
+        'RSJRNL1\nc1c2',
+      ]);
+      // Another instance reads the same journals; cleanup() leaves them alone.
+      const other = s3(prefix);
+      expect((await other.journal!.read('j')).map((j) => text(j.bytes))).toEqual([
+        'RSJRNL1\na2a3a4',
+        'RSJRNL1\nc1c2',
+      ]);
+      await other.cleanup('j');
+      expect(await keysUnder(prefix)).toEqual(keys.slice(1));
+      expect(await journal.read('other')).toEqual([]);
+    });
+
+    it('drops the journals below an epoch only', async () => {
+      const prefix = newPrefix();
+      const journal = s3(prefix).journal!;
+      for (const epoch of [E1, E2, E3]) {
+        await journal.append('d', epoch, MAGIC, Buffer.from(`x${epoch % 1000}`));
+        await journal.append('d', epoch, MAGIC, Buffer.from('y'));
+      }
+      await journal.drop('d', E2);
+      expect((await journal.read('d')).map((j) => [j.epoch, text(j.bytes)])).toEqual([
+        [E2, 'RSJRNL1\nx7y'],
+        [E3, 'RSJRNL1\nx100y'],
+      ]);
+      await journal.drop('d', E3 + 1);
+      expect(await journal.read('d')).toEqual([]);
+      expect(await keysUnder(prefix)).toEqual([]);
+      // An epoch appended to again after its drop starts afresh.
+      await journal.append('d', E3, MAGIC, Buffer.from('z'));
+      expect((await journal.read('d')).map((j) => text(j.bytes))).toEqual(['RSJRNL1\nz']);
+    });
+
+    it('lastModified() is undefined without journals, then the time of the newest append', async () => {
+      const journal = s3(newPrefix()).journal!;
+      expect(await journal.lastModified('t')).toBeUndefined();
+      const before = Date.now();
+      await journal.append('t', E1, MAGIC, Buffer.from('a'));
+      const at = await journal.lastModified('t');
+      // S3 keeps LastModified to the second.
+      expect(at).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+      expect(at).toBeLessThanOrEqual(Date.now());
+      await journal.drop('t', E1 + 1);
+      expect(await journal.lastModified('t')).toBeUndefined();
+    });
+
+    it('remove() deletes the journals with the generations', async () => {
+      const prefix = newPrefix();
+      const store = s3(prefix);
+      await store.write('r', [Buffer.from('one')], 2);
+      await store.journal!.append('r', E1, MAGIC, Buffer.from('a'));
+      await store.journal!.append('r', E2, MAGIC, Buffer.from('b'));
+      await store.journal!.append('r.x', E1, MAGIC, Buffer.from('other'));
+      await store.remove('r');
+      expect(await store.journal!.read('r')).toEqual([]);
+      expect(await keysUnder(`${prefix}/r`)).toEqual([]);
+      expect((await keysUnder(prefix)).map((k) => k.replace(/-[0-9a-f-]{36}-/, '-'))).toEqual([
+        `r.x/journal-000${E1}-00000000.rec`,
+      ]);
+    });
+
+    it('moveAside() moves the journals with the generations', async () => {
+      const prefix = newPrefix();
+      const store = s3(prefix);
+      const generation = await store.write('m', [Buffer.from('state')], 2);
+      await store.journal!.append('m', E1, MAGIC, Buffer.from('a1'));
+      await store.journal!.append('m', E1, MAGIC, Buffer.from('a2'));
+      await store.journal!.append('m', E2, MAGIC, Buffer.from('b1'));
+      expect(await store.moveAside('m', 'old')).toEqual([
+        `s3://${BUCKET}/${prefix}/m.old/${generation.id}.ckpt`,
+        `s3://${BUCKET}/${prefix}/m.old/journal-000${E1}`,
+        `s3://${BUCKET}/${prefix}/m.old/journal-000${E2}`,
+      ]);
+      expect(await store.journal!.read('m')).toEqual([]);
+      expect(await store.journal!.lastModified('m')).toBeUndefined();
+      expect(await store.generations('m.old')).toEqual([generation]);
+      expect(
+        (await store.journal!.read('m.old')).map((j) => [j.epoch, j.location, text(j.bytes)]),
+      ).toEqual([
+        [E1, `s3://${BUCKET}/${prefix}/m.old/journal-000${E1}`, 'RSJRNL1\na1a2'],
+        [E2, `s3://${BUCKET}/${prefix}/m.old/journal-000${E2}`, 'RSJRNL1\nb1'],
+      ]);
+      expect(await keysUnder(`${prefix}/m`)).toEqual(['manifest.json']);
+      // Journals alone (no generation yet) are moved too.
+      await store.journal!.append('n', E3, MAGIC, Buffer.from('c'));
+      expect(await store.moveAside('n', 'old')).toEqual([
+        `s3://${BUCKET}/${prefix}/n.old/journal-000${E3}`,
+      ]);
+      expect((await store.journal!.read('n.old')).map((j) => text(j.bytes))).toEqual([
+        'RSJRNL1\nc',
+      ]);
+      expect(await store.journal!.read('n')).toEqual([]);
+    });
+
+    it('refuses the drop of a holder that was taken over, deleting nothing', async () => {
+      const prefix = newPrefix();
+      const proxy = await tcpProxy(server.endpoint);
+      proxies.push(proxy);
+      const a = s3(prefix, { endpoint: proxy.endpoint, leaseTtl: 1000 });
+      const b = s3(prefix, { leaseTtl: 1000 });
+      await a.lock('f', owner(1, 'host-a'));
+      await a.journal!.append('f', E1, MAGIC, Buffer.from('a1'));
+      await proxy.close(); // a can no longer renew
+      await lockWhenFree(b, 'f', owner(2, 'host-b'));
+      await b.journal!.append('f', E2, MAGIC, Buffer.from('b1'));
+      await proxy.open();
+      // Appends are not fenced: a stale holder's records are true results.
+      await a.journal!.append('f', E1, MAGIC, Buffer.from('a2'));
+      const keys = await keysUnder(prefix);
+      const err = await rejection(a.journal!.drop('f', E3));
+      expect(err).toBeInstanceOf(CheckpointLockedError);
+      expect((err as CheckpointLockedError).message).toBe(
+        'Checkpoint "f" was taken over by pid 2 on host host-b (lease token 2, ours 1); its old journals were not dropped',
+      );
+      expect((err as CheckpointLockedError).pid).toBe(2);
+      expect(await keysUnder(prefix)).toEqual(keys);
+      expect((await b.journal!.read('f')).map((j) => [j.epoch, text(j.bytes)])).toEqual([
+        [E1, 'RSJRNL1\na1a2'],
+        [E2, 'RSJRNL1\nb1'],
+      ]);
+      // The new holder drops them.
+      await b.journal!.drop('f', E2);
+      expect((await b.journal!.read('f')).map((j) => j.epoch)).toEqual([E2]);
     });
   });
 

@@ -215,7 +215,7 @@ for (const kind of kinds) {
       expect(chp.restored).toBe(false);
     });
 
-    it.runIf(kind.kind === 'redis')(
+    it.runIf(kind.kind === 'redis' || kind.kind === 's3')(
       'once() steps are journaled in the store: another machine gets them without calling fn',
       () => {
         const options = server.options();
@@ -237,7 +237,11 @@ for (const kind of kinds) {
         expect(store.generations('job')).toEqual([]);
         const journals = store.journal!.read('job');
         expect(journals).toHaveLength(1);
-        expect(journals[0]!.location).toMatch(/\/t\d+:job:journal:\d{13}$/);
+        expect(journals[0]!.location).toMatch(
+          kind.kind === 'redis'
+            ? /\/t\d+:job:journal:\d{13}$/
+            : /^s3:\/\/shared\/t\d+\/job\/journal-\d{16}$/,
+        );
         expect(steps(400)).toEqual({ calls: 100, sum: 159_600, done: 400, failed: 0, pending: 0 });
       },
     );

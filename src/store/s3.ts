@@ -5,6 +5,7 @@
  *   <prefix>/<name>/gen-<time>-<random>.ckpt   one immutable object per generation
  *   <prefix>/<name>/manifest.json              { token, generations } newest first
  *   <prefix>/<name>/lease.json                 { id, pid, host, since, token, expiresAt }
+ *   <prefix>/<name>/journal-<epoch>-<instance>-<seq>.rec   one immutable object per append
  *
  * A write uploads a new generation object, then replaces the manifest with a conditional PUT
  * (If-Match the ETag it read, If-None-Match '*' when there was none), then deletes what fell
@@ -14,6 +15,14 @@
  * Fencing: a lease carries a token one higher than any before it, and taking a lease writes
  * that token into the manifest at once. A holder whose lease was taken over then fails its
  * next commit, because the manifest's ETag changed or its token is higher than its own.
+ *
+ * Journals of `once()` steps: S3 has no append, so each append PUTs a new object. Its key
+ * sorts by epoch (zero-padded), then instance id, then a per-instance sequence number
+ * (zero-padded): only the lease holder appends to an epoch, so key order is append order.
+ * Every object holds the journal magic followed by its batch, and says how long the magic
+ * is in its metadata; read() keeps the magic of the first object of an epoch only. So an
+ * epoch whose first append was lost (a failed PUT while a blocking flush went on) still
+ * reads as a whole journal.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -24,7 +33,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
 import { safeFileName } from '../naming.js';
 import { describe } from '../options.js';
-import type { AsyncCheckpointStore, LeaseOwner, RemoteGeneration } from './remote.js';
+import type {
+  AsyncCheckpointStore,
+  AsyncJournalStore,
+  LeaseOwner,
+  RemoteGeneration,
+  RemoteJournal,
+} from './remote.js';
 import { createS3Client, loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { normalizeS3Options, type S3Settings, type S3StoreOptions } from './s3-options.js';
 import { uploadObject } from './s3-upload.js';
@@ -37,6 +52,10 @@ const UPLOAD_CONCURRENCY = 4;
 /** Tries of a step that lost a race (a conditional write refused) before giving up. */
 const MAX_RACES = 5;
 const GENERATION = /^gen-[0-9a-z]+-[0-9a-f]+\.ckpt$/;
+/** A journal object: epoch, writing instance, sequence number of its appends to the epoch. */
+const JOURNAL = /^journal-(\d{16})-[0-9a-f-]+-\d{8}\.rec$/;
+/** Objects read at once by a journal read. */
+const READ_CONCURRENCY = 8;
 
 interface Manifest {
   /** Highest fencing token granted for this checkpoint. */
@@ -90,6 +109,8 @@ class S3Store implements AsyncCheckpointStore {
   readonly #held = new Map<string, Held>();
   /** Keys of generations being written, which cleanup() must not take for leftovers. */
   readonly #pending = new Set<string>();
+  /** Next sequence number of this instance's appends, by journal (`name` and epoch). */
+  readonly #appends = new Map<string, Map<number, number>>();
   #connection: Promise<{ client: S3Client; sdk: S3Sdk }> | undefined;
 
   constructor(settings: S3Settings) {
@@ -186,13 +207,128 @@ class S3Store implements AsyncCheckpointStore {
   }
 
   /** Throws CheckpointLockedError when another holder took our lease of `name` over. */
-  async #checkFence(name: string, held: Held, manifestToken: number): Promise<void> {
+  async #checkFence(
+    name: string,
+    held: Held,
+    manifestToken: number,
+    refused = 'this save was not committed',
+  ): Promise<void> {
     const lease = await this.#getJson<Lease>(this.#leaseKey(name));
     if (manifestToken <= held.lease.token && lease?.value.id === this.#id) return;
     const by = lease?.value ?? { pid: 0, host: 'unknown' };
     throw new CheckpointLockedError(
-      `Checkpoint "${name}" was taken over by pid ${by.pid} on host ${by.host} (lease token ${Math.max(manifestToken, lease?.value.token ?? 0)}, ours ${held.lease.token}); this save was not committed`,
+      `Checkpoint "${name}" was taken over by pid ${by.pid} on host ${by.host} (lease token ${Math.max(manifestToken, lease?.value.token ?? 0)}, ours ${held.lease.token}); ${refused}`,
       by,
+    );
+  }
+
+  /**
+   * Journals of `once()` steps, one immutable object per append (see the top of this file).
+   * Appends are not fenced (a stale holder's records are true results); drop is, as `write`.
+   */
+  readonly journal: AsyncJournalStore = {
+    read: (name) => this.#run('read the journals of', name, () => this.#readJournals(name)),
+    append: (name, epoch, magic, bytes) => {
+      // Numbered now, in call order, so appends in flight together keep their order.
+      let epochs = this.#appends.get(name);
+      if (epochs === undefined) this.#appends.set(name, (epochs = new Map()));
+      const seq = epochs.get(epoch) ?? 0;
+      epochs.set(epoch, seq + 1);
+      return this.#run('append to the journal of', name, async () => {
+        const key = `${this.#journalPrefix(name, epoch)}-${this.#id}-${pad(seq, 8)}.rec`;
+        const { client, sdk } = await this.#connect();
+        await client.send(
+          new sdk.PutObjectCommand({
+            ...this.#object(key),
+            Body: Buffer.concat([magic, bytes]),
+            Metadata: { magic: String(magic.byteLength) },
+          }),
+        );
+      });
+    },
+    drop: (name, epoch) =>
+      this.#run('drop old journals of', name, async () => {
+        const held = this.#held.get(name);
+        if (held !== undefined) {
+          const manifest = await this.#manifest(name);
+          const token = manifest?.value.token ?? 0;
+          await this.#checkFence(name, held, token, 'its old journals were not dropped');
+        }
+        const dropped = (await this.#journalObjects(name)).filter((o) => o.epoch < epoch);
+        await this.#deleteAll(dropped.map((o) => o.key));
+        const epochs = this.#appends.get(name);
+        for (const at of epochs?.keys() ?? []) if (at < epoch) epochs!.delete(at);
+      }),
+    lastModified: (name) =>
+      this.#run('read the journal time of', name, async () => {
+        const objects = await this.#journalObjects(name);
+        if (objects.length === 0) return undefined;
+        return Math.max(...objects.map((o) => o.modified));
+      }),
+  };
+
+  async #readJournals(name: string): Promise<RemoteJournal[]> {
+    const objects = await this.#journalObjects(name);
+    const { client, sdk } = await this.#connect();
+    const bodies = await mapLimit(objects, READ_CONCURRENCY, async ({ key }) => {
+      const out = await client.send(new sdk.GetObjectCommand(this.#object(key)));
+      const body = await out.Body!.transformToByteArray();
+      const magic = Number(out.Metadata?.magic ?? 0);
+      if (!Number.isInteger(magic) || magic < 0 || magic > body.byteLength) {
+        throw new Refusal(`${this.#url(key)} is not a journal object (magic length ${magic})`);
+      }
+      return { body, magic };
+    });
+    const journals: { epoch: number; parts: Uint8Array[] }[] = [];
+    objects.forEach(({ epoch }, i) => {
+      const { body, magic } = bodies[i]!;
+      const last = journals.at(-1);
+      if (last?.epoch === epoch) last.parts.push(body.subarray(magic));
+      else journals.push({ epoch, parts: [body] });
+    });
+    return journals.map(({ epoch, parts }) => ({
+      epoch,
+      location: this.#url(this.#journalPrefix(name, epoch)),
+      bytes: Buffer.concat(parts),
+    }));
+  }
+
+  /** The journal objects of `name`, in key order: by epoch, then in order of appending. */
+  async #journalObjects(name: string): Promise<{ key: string; epoch: number; modified: number }[]> {
+    const { client, sdk } = await this.#connect();
+    const folder = `${this.#folder(name)}/`;
+    const found: { key: string; epoch: number; modified: number }[] = [];
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await client.send(
+        new sdk.ListObjectsV2Command({
+          Bucket: this.#settings.bucket,
+          Prefix: `${folder}journal-`,
+          ...(ContinuationToken === undefined ? {} : { ContinuationToken }),
+        }),
+      );
+      for (const { Key, LastModified } of page.Contents ?? []) {
+        const match = JOURNAL.exec(Key?.slice(folder.length) ?? '');
+        if (match === null) continue;
+        found.push({ key: Key!, epoch: Number(match[1]), modified: LastModified?.getTime() ?? 0 });
+      }
+      ContinuationToken = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken !== undefined);
+    return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** `<folder>/journal-<epoch>`: the start of the keys of journal `epoch`, its location. */
+  #journalPrefix(name: string, epoch: number): string {
+    if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch >= 1e16) {
+      throw new RangeError(`Expected a journal epoch from 0 to 16 digits, got ${describe(epoch)}`);
+    }
+    return `${this.#folder(name)}/journal-${pad(epoch, 16)}`;
+  }
+
+  async #deleteAll(keys: string[]): Promise<void> {
+    const { client, sdk } = await this.#connect();
+    await mapLimit(keys, READ_CONCURRENCY, (key) =>
+      client.send(new sdk.DeleteObjectCommand(this.#object(key))),
     );
   }
 
@@ -201,50 +337,61 @@ class S3Store implements AsyncCheckpointStore {
       const { client, sdk } = await this.#connect();
       await client.send(new sdk.DeleteObjectCommand(this.#object(this.#manifestKey(name))));
       await this.#sweep(name, new Set());
+      await this.#deleteAll((await this.#journalObjects(name)).map((o) => o.key));
+      this.#appends.delete(name);
     });
   }
 
   /**
-   * Copies every generation (server-side, no bytes through this process) under `name.tag`
-   * with its own manifest, then empties the manifest of `name` (keeping its token, which
-   * fences old holders) and deletes the originals. Copies rather than references, so that
-   * later writes, `keep` and remove() of `name` can never delete what was moved aside.
+   * Copies every generation and journal object (server-side, no bytes through this process)
+   * under `name.tag` with its own manifest, then empties the manifest of `name` (keeping its
+   * token, which fences old holders) and deletes the originals. Copies rather than
+   * references, so that later writes, `keep` and remove() of `name` can never delete what
+   * was moved aside. Returns the moved generations, then the moved journals.
    */
   moveAside(name: string, tag: string): Promise<string[]> {
     return this.#run('move aside', name, async () => {
       const current = await this.#manifest(name);
       const generations = current?.value.generations ?? [];
-      if (current === undefined || generations.length === 0) return [];
+      const journals = await this.#journalObjects(name);
+      if (generations.length === 0 && journals.length === 0) return [];
       const aside = `${name}.${tag}`;
       const { client, sdk } = await this.#connect();
       const { bucket } = this.#settings;
-      await Promise.all(
-        generations.map((g) =>
-          client.send(
-            new sdk.CopyObjectCommand({
-              ...this.#object(this.#generationKey(aside, g.id)),
-              CopySource: `${bucket}/${this.#generationKey(name, g.id)}`
-                .split('/')
-                .map(encodeURIComponent)
-                .join('/'),
-            }),
-          ),
+      const moves = [
+        ...generations.map((g) => [
+          this.#generationKey(name, g.id),
+          this.#generationKey(aside, g.id),
+        ]),
+        ...journals.map(({ key }) => [
+          key,
+          `${this.#folder(aside)}${key.slice(this.#folder(name).length)}`,
+        ]),
+      ];
+      await mapLimit(moves, READ_CONCURRENCY, ([from, to]) =>
+        client.send(
+          new sdk.CopyObjectCommand({
+            ...this.#object(to!),
+            CopySource: `${bucket}/${from}`.split('/').map(encodeURIComponent).join('/'),
+          }),
         ),
       );
-      if ((await this.#putJson(this.#manifestKey(aside), current.value)) === undefined) {
+      const manifest = current?.value ?? { token: 0, generations: [] };
+      if ((await this.#putJson(this.#manifestKey(aside), manifest)) === undefined) {
         throw new Refusal(`${this.locate(aside)} already exists`);
       }
-      const emptied = { token: current.value.token, generations: [] };
-      if ((await this.#putJson(this.#manifestKey(name), emptied, current.etag)) === undefined) {
+      const emptied = { token: manifest.token, generations: [] };
+      if ((await this.#putJson(this.#manifestKey(name), emptied, current?.etag)) === undefined) {
         // A commit came in between: keep everything where it is, the copy goes.
-        await this.#deleteQuietly([
-          this.#manifestKey(aside),
-          ...generations.map((g) => this.#generationKey(aside, g.id)),
-        ]);
+        await this.#deleteQuietly([this.#manifestKey(aside), ...moves.map(([, to]) => to!)]);
         throw new Refusal('its manifest changed while it was being moved aside; nothing moved');
       }
-      await this.#deleteQuietly(generations.map((g) => this.#generationKey(name, g.id)));
-      return generations.map((g) => `s3://${bucket}/${this.#generationKey(aside, g.id)}`);
+      await this.#deleteQuietly(moves.map(([from]) => from!));
+      const epochs = [...new Set(journals.map((j) => j.epoch))];
+      return [
+        ...generations.map((g) => this.#url(this.#generationKey(aside, g.id))),
+        ...epochs.map((epoch) => this.#url(this.#journalPrefix(aside, epoch))),
+      ];
     });
   }
 
@@ -509,6 +656,28 @@ class S3Store implements AsyncCheckpointStore {
   #url(key: string): string {
     return `s3://${this.#settings.bucket}/${key}`;
   }
+}
+
+/** Maps `items` with at most `limit` calls of `fn` at once; results in the order of `items`. */
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function pad(n: number, digits: number): string {
+  return String(n).padStart(digits, '0');
 }
 
 /** Waits a random while, longer after each lost race, so that racing writers spread out. */
