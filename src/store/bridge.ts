@@ -4,13 +4,14 @@
  * until the answer is posted back, so `restore()` and `save()` keep their synchronous
  * contract. Background saves go to the same instance, which also renews the lease.
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { CorruptCheckpointError, StoreError } from '../errors.js';
 import { onExit } from '../hooks/exit.js';
 import { Background } from '../writer/background.js';
 import type { StoreTarget } from '../writer/protocol.js';
+import { openFileSource } from './file.js';
 import type { RemoteGeneration } from './remote.js';
 import type { FetchedGeneration } from './remote-host.js';
 import type { CheckpointJournal, CheckpointStore, Generation, StoredJournal } from './store.js';
@@ -96,34 +97,24 @@ export function bridgedStore(target: StoreTarget, options: BridgeOptions): Check
     },
     open(name, generation) {
       const local = fetch(name, generation);
-      let fd: number;
-      let size: number;
-      try {
-        fd = openSync(local.path, 'r');
-        size = fstatSync(fd).size;
-      } catch (err) {
+      const where = generation.location;
+      const cannot = (err: unknown) =>
+        new StoreError(`Cannot read ${where}: ${(err as Error).message}`, { cause: err });
+      const drop = () => {
         if (local.temporary) rmSync(local.path, { force: true });
-        throw new StoreError(`Cannot read ${generation.location}: ${(err as Error).message}`, {
-          cause: err,
-        });
+      };
+      let source: ReturnType<typeof openFileSource>;
+      try {
+        source = openFileSource(local.path, where, cannot);
+      } catch (err) {
+        drop();
+        throw err;
       }
       return {
-        size,
-        read(into, position) {
-          let done = 0;
-          while (done < into.byteLength) {
-            const n = readSync(fd, into, done, into.byteLength - done, position + done);
-            if (n === 0) {
-              throw new CorruptCheckpointError(
-                `Checkpoint ${generation.location} is corrupt: truncated at ${position + done} bytes`,
-              );
-            }
-            done += n;
-          }
-        },
+        ...source,
         close() {
-          closeSync(fd);
-          if (local.temporary) rmSync(local.path, { force: true });
+          source.close();
+          drop();
         },
       };
     },

@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
 import { join } from 'node:path';
+import type { ByteSource } from '../codec/container.js';
 import { CorruptCheckpointError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import { acquireFileLock, isProcessAlive } from '../lock.js';
@@ -227,35 +228,8 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       }
     },
     open(name, generation) {
-      let fd: number;
-      let size: number;
-      try {
-        fd = fs.openSync(generation.location, 'r');
-        size = fs.fstatSync(fd).size;
-      } catch (err) {
-        throw fail('read', name, generation.location, err);
-      }
-      return {
-        size,
-        read(into, position) {
-          let done = 0;
-          while (done < into.byteLength) {
-            let n: number;
-            try {
-              n = fs.readSync(fd, into, done, into.byteLength - done, position + done);
-            } catch (err) {
-              throw fail('read', name, generation.location, err);
-            }
-            if (n === 0) {
-              throw new CorruptCheckpointError(
-                `Checkpoint file ${generation.location} is corrupt: truncated at ${position + done} bytes`,
-              );
-            }
-            done += n;
-          }
-        },
-        close: () => fs.closeSync(fd),
-      };
+      const where = generation.location;
+      return openFileSource(where, where, (err) => fail('read', name, where, err), fs);
     },
     write(name, parts, keep) {
       const file = fileOf(name);
@@ -369,6 +343,47 @@ function fileJournal(fd: number, fail: (err: unknown) => Error): JournalFile {
     close() {
       ignoreErrors(() => nodeFs.closeSync(fd));
     },
+  };
+}
+
+/**
+ * Random access to the checkpoint file at `path` (named `where` in messages): reads fill
+ * whole buffers or fail, a short file being corrupt. `fail` wraps I/O errors.
+ */
+export function openFileSource(
+  path: string,
+  where: string,
+  fail: (err: unknown) => Error,
+  fs: Pick<FileSystem, 'openSync' | 'fstatSync' | 'readSync' | 'closeSync'> = nodeFs,
+): ByteSource & { close(): void } {
+  let fd: number;
+  let size: number;
+  try {
+    fd = fs.openSync(path, 'r');
+    size = fs.fstatSync(fd).size;
+  } catch (err) {
+    throw fail(err);
+  }
+  return {
+    size,
+    read(into, position) {
+      let done = 0;
+      while (done < into.byteLength) {
+        let n: number;
+        try {
+          n = fs.readSync(fd, into, done, into.byteLength - done, position + done);
+        } catch (err) {
+          throw fail(err);
+        }
+        if (n === 0) {
+          throw new CorruptCheckpointError(
+            `Checkpoint file ${where} is corrupt: truncated at ${position + done} bytes`,
+          );
+        }
+        done += n;
+      }
+    },
+    close: () => fs.closeSync(fd),
   };
 }
 
