@@ -6,11 +6,11 @@
  * leases across processes, errors with their class and cause, and kills mid-save.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   bridgedStore,
   Checkpoint,
@@ -18,27 +18,11 @@ import {
   type CheckpointStore,
   StoreError,
 } from '../dist/index.js';
-import { thrownBy } from './helpers.js';
+import { cleanedAfterEach, thrownBy } from './helpers.js';
 import { describeStoreContract } from './store-contract.js';
 
 const JOB = fileURLToPath(new URL('./fixtures/remote/job.mjs', import.meta.url));
-const made: string[] = [];
-const children: ChildProcess[] = [];
-const open: Checkpoint<Record<string, unknown>>[] = [];
-
-afterEach(() => {
-  for (const chp of open.splice(0)) chp.close();
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'rs-bridge-'));
-  made.push(dir);
-  return dir;
-}
+const { tempDir, children, open } = cleanedAfterEach('rs-bridge-');
 
 interface FolderOptions {
   root: string;

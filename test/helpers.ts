@@ -1,4 +1,9 @@
 /** Small helpers shared by the test files. */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach } from 'vitest';
 
 /** Runs `fn`, which must throw; returns what it threw. */
 export function thrownBy(fn: () => unknown): unknown {
@@ -8,4 +13,31 @@ export function thrownBy(fn: () => unknown): unknown {
     return err;
   }
   throw new Error('expected a throw');
+}
+
+/**
+ * What a test file opens, undone after each test: checkpoints pushed to `open` are closed,
+ * child processes pushed to `children` killed, folders from `tempDir()` removed.
+ */
+export function cleanedAfterEach(prefix: string) {
+  const made: string[] = [];
+  const children: ChildProcess[] = [];
+  const open: { close(): void }[] = [];
+  afterEach(() => {
+    for (const chp of open.splice(0)) chp.close();
+    for (const child of children.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    children,
+    open,
+    /** A fresh folder in the system temp dir, removed after the test. */
+    tempDir(): string {
+      const dir = mkdtempSync(join(tmpdir(), prefix));
+      made.push(dir);
+      return dir;
+    },
+  };
 }

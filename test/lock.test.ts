@@ -5,34 +5,18 @@
  * host is respected, since its owner cannot be checked from here.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Checkpoint, CheckpointError, CheckpointLockedError } from '../dist/index.js';
-import { thrownBy } from './helpers.js';
+import { cleanedAfterEach, thrownBy } from './helpers.js';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/lock/holder.mjs', import.meta.url));
 const CHILD_TIMEOUT_MS = 10_000;
 
-const made: string[] = [];
-const children: ChildProcess[] = [];
-const open: Checkpoint<object>[] = [];
-
-afterEach(() => {
-  for (const chp of open.splice(0)) chp.close();
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'rs-lock-'));
-  made.push(dir);
-  return dir;
-}
+const { tempDir, children, open } = cleanedAfterEach('rs-lock-');
 
 function openCheckpoint<T extends object>(dir: string, name = 'job'): Checkpoint<T> {
   const chp = new Checkpoint<T>({ name, dir, log: false, signals: false });

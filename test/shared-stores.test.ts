@@ -5,11 +5,9 @@
  * with takeover after a killed holder's lease expires; the server stopped during a save.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   Checkpoint,
   CheckpointLockedError,
@@ -18,31 +16,15 @@ import {
 } from '../dist/index.js';
 import { redisStore } from '../dist/redis.js';
 import { s3Store } from '../dist/s3.js';
-import { thrownBy } from './helpers.js';
+import { cleanedAfterEach, thrownBy } from './helpers.js';
 import { redisAvailable, startRedis } from './servers/redis.js';
 import { freePort, S3_TEST_CONFIG, s3Available, startS3Server } from './servers/s3.js';
 import { describeStoreContract } from './store-contract.js';
 
 const JOB = fileURLToPath(new URL('./fixtures/remote/job.mjs', import.meta.url));
 const PROXY = fileURLToPath(new URL('./fixtures/remote/proxy.mjs', import.meta.url));
-const made: string[] = [];
-const children: ChildProcess[] = [];
-const open: Checkpoint<Record<string, unknown>>[] = [];
+const { tempDir, children, open } = cleanedAfterEach('rs-shared-');
 let prefixes = 0;
-
-afterEach(() => {
-  for (const chp of open.splice(0)) chp.close();
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'rs-shared-'));
-  made.push(dir);
-  return dir;
-}
 
 interface Kind {
   label: string;
