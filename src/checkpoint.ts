@@ -416,7 +416,8 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       // clean: saved steps are ignored (not deleted: a later save supersedes them).
       if (this.#options.clean || stored.epoch < from) continue;
       const parsed = parseJournal(stored.bytes);
-      for (const record of parsed.records) Steps.replay(records, record);
+      // Later records win (a retry that succeeded after a failure).
+      for (const record of parsed.records) records.set(record.key, record);
       if (parsed.dropped !== undefined) {
         const n = parsed.records.length;
         this.#notice(
@@ -486,6 +487,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   // Only the newest background write is known to have landed; older queued ones may have
   // been superseded or have failed, so they do not count (their journals stay longer).
   #settleFolds(): void {
+    if (this.#pendingFolds.length === 0) return;
     const written = this.#writer?.lastResult()?.seq ?? 0;
     let landed: number | undefined;
     while (this.#pendingFolds.length > 0 && this.#pendingFolds[0]!.seq <= written) {

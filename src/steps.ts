@@ -47,11 +47,6 @@ export class Steps {
     for (const r of records.values()) if (r.ok) this.#done++;
   }
 
-  /** Applies a record read back from a journal (later records win). */
-  static replay(records: Map<string, StepRecord>, record: StepRecord): void {
-    records.set(record.key, record);
-  }
-
   once<R>(key: string, fn: () => R | Promise<R>, options: OnceOptions = {}): Promise<R> {
     const recorded = this.records.get(key);
     if (recorded?.ok) return Promise.resolve(recorded.value as R);

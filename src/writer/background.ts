@@ -155,11 +155,7 @@ export class Background {
    * `restore()` and `save()`. Errors come back with their class, code and cause.
    */
   call(target: StoreTarget, method: string, args: unknown[], timeoutMs: number): unknown {
-    if (!this.alive) {
-      throw new StoreError(
-        `The background thread is not running, so the store at ${target.module} cannot be reached`,
-      );
-    }
+    if (!this.alive) throw unreachable(target);
     const id = ++this.#lastCall;
     this.#post({ type: 'call', id, target, method, args });
     const deadline = Date.now() + timeoutMs;
@@ -191,11 +187,7 @@ export class Background {
    */
   callAsync(target: StoreTarget, method: string, args: unknown[]): Promise<unknown> {
     if (!this.alive) {
-      return Promise.reject(
-        new StoreError(
-          `The background thread is not running, so the store at ${target.module} cannot be reached`,
-        ),
-      );
+      return Promise.reject(unreachable(target));
     }
     const id = ++this.#lastCall;
     const answer = new Promise<unknown>((resolve, reject) =>
@@ -366,4 +358,10 @@ export function workerExecArgv(argv: readonly string[]): string[] {
     out.push(arg);
   }
   return out;
+}
+
+function unreachable(target: StoreTarget): StoreError {
+  return new StoreError(
+    `The background thread is not running, so the store at ${target.module} cannot be reached`,
+  );
 }
