@@ -29,6 +29,7 @@ import {
   resolveOptions,
   resolveStepOptions,
 } from './options.js';
+import { printable } from './printable.js';
 import { breakProgressLine, createProgress } from './progress.js';
 import { Random, type RandomState } from './random.js';
 import { type OnceOptions, type StepStats, Steps } from './steps.js';
@@ -649,11 +650,16 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     this.#notice(`saved "${this.name}" on signal (save #${this.#saves})`);
   }
 
-  /** Loads the newest valid generation; falls back to older ones, moves expired ones aside. */
+  /**
+   * Loads the newest valid generation of this checkpoint; falls back to older ones, moves
+   * expired ones aside. A generation holding another checkpoint (another name or key: a
+   * copied file, a 0.1 file-name collision) is never restored as this one (#11.4).
+   */
   #load(): { meta: CheckpointMeta; envelope: Envelope } | undefined {
     settleWritesTo(this.location);
     const generations = this.#store.generations(this.name);
     let firstError: CorruptCheckpointError | undefined;
+    let foreign: { location: string; owner: string } | undefined;
     for (const generation of generations) {
       let loaded: UnpackedCheckpoint;
       try {
@@ -664,7 +670,21 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
         this.#notice(`${err.message}; trying an older generation`);
         continue;
       }
-      if (generation.index > 0) {
+      const owner = this.#otherOwner(loaded.meta);
+      if (owner !== undefined) {
+        foreign ??= { location: generation.location, owner };
+        continue;
+      }
+      if (foreign !== undefined) {
+        // Everything is kept aside, and this generation written back as the latest.
+        const bytes = this.#store.read(this.name, generation);
+        const moved = this.#store.moveAside(this.name, `foreign-${timestamp()}`);
+        this.#store.write(this.name, [bytes], this.#options.keep);
+        this.#notice(
+          `${foreign.location} holds checkpoint ${foreign.owner}, not ${this.#owner()}; falling back to the older generation ${generation.location}, saved again as the latest (every file kept as ${moved.join(', ')})`,
+        );
+        foreign = undefined;
+      } else if (generation.index > 0) {
         this.#notice(`fell back to an older generation of "${this.name}" (${generation.location})`);
       }
       const { meta } = loaded;
@@ -686,6 +706,13 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       }
       return { meta, envelope };
     }
+    if (foreign !== undefined) {
+      const moved = this.#store.moveAside(this.name, `foreign-${timestamp()}`);
+      this.#notice(
+        `${foreign.location} holds checkpoint ${foreign.owner}, not ${this.#owner()}; starting fresh (its files kept as ${moved.join(', ')})`,
+      );
+      return undefined;
+    }
     if (firstError !== undefined) {
       throw new CorruptCheckpointError(
         `${firstError.message}; no valid older generation of "${this.name}" (${generations.length} checked)`,
@@ -693,6 +720,17 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       );
     }
     return undefined;
+  }
+
+  /** `"name"`, with ` key <key>` when it has one: this checkpoint as notices name it. */
+  #owner(): string {
+    return describeOwner(this.name, this.#keyText);
+  }
+
+  /** The checkpoint a file holds when it is not this one (its name or key differs). */
+  #otherOwner(meta: CheckpointMeta): string | undefined {
+    if (meta.name === this.name && meta.key === this.#keyText) return undefined;
+    return describeOwner(meta.name, meta.key);
   }
 
   /** Saved state of another schema version: migrate it, start fresh, or fail, as asked. */
@@ -737,6 +775,12 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     breakProgressLine();
     this.#options.log(`resumable-state: ${message}`);
   }
+}
+
+/** A checkpoint's name and key, as a notice shows them (escaped: they may come from a file). */
+function describeOwner(name: unknown, key: unknown): string {
+  const text = (v: unknown) => printable(typeof v === 'string' ? v : String(v));
+  return key === undefined ? `"${text(name)}"` : `"${text(name)}" key ${text(key)}`;
 }
 
 /** `20260102T000001000Z`: a time for file names. */

@@ -383,12 +383,12 @@ export function deriveName(caller: CallerInfo): string {
 
 /** Longest result of {@link safeFileName}, leaving room for suffixes within the usual 255-byte limit. */
 const MAX_FILE_NAME = 100;
-const HASH_LENGTH = 8;
+/** Hex digits of the hash suffix: 16 (64 bits) since #11.4; 0.1 used 8, which collided. */
+const HASH_LENGTH = 16;
+const LEGACY_HASH_LENGTH = 8;
 const UNSAFE_CHAR = /[^A-Za-z0-9._-]/;
 /** Windows device names, reserved with any extension (`nul.ckpt`). */
 const WINDOWS_RESERVED = /^(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?:\.|$)/i;
-/** What the suffix looks like; names ending like this are suffixed too, keeping outputs distinct. */
-const HASH_SUFFIX = /-[0-9a-f]{8}$/;
 
 /**
  * Maps any name to one safe path component, deterministically on every platform:
@@ -397,18 +397,35 @@ const HASH_SUFFIX = /-[0-9a-f]{8}$/;
  *   characters, spaces, non-ASCII) becomes one `_`, and a leading `.` becomes `_`.
  * - The result is returned unchanged when nothing was replaced, it has 1 to 100 characters, it
  *   does not end with `.`, it is no Windows device name (`CON`, `nul.x`, `COM1`, ...) and it
- *   does not end like a suffix (`-` + 8 hex digits).
- * - Otherwise a Windows device name gets a `_` in front, the result is cut to 91 characters
- *   and `-` + the first 8 hex digits of the SHA-256 of the original name's UTF-8 bytes is
- *   appended: `../x` → `_._x-d6b96a97`, `''` → `_-e3b0c442`, `CON` → `_CON-a3dbc4b6`.
+ *   does not end like a suffix (`-` + 16 hex digits, or the 8 of {@link legacySafeFileName}).
+ * - Otherwise a Windows device name gets a `_` in front, the result is cut to 83 characters
+ *   and `-` + the first 16 hex digits (64 bits) of the SHA-256 of the original name's UTF-8
+ *   bytes is appended: `../x` → `_._x-d6b96a97d147daaa`, `''` → `_-e3b0c44298fc1c14`.
  *
  * So the result is never empty, `.` or `..`, never starts with `.`, has at most 100 characters,
- * and two different names give different results (short of a 32-bit hash collision between
- * names that also agree on their first 91 sanitised characters). Caveats: lone surrogates hash
- * like U+FFFD, and names differing only in letter case stay distinct strings that
- * case-insensitive file systems (macOS, Windows defaults) treat as the same file.
+ * and two different names give different results (short of a 64-bit hash collision between
+ * names that also agree on their first 83 sanitised characters; the store also compares the
+ * name saved in the file, #11.4). Caveats: lone surrogates hash like U+FFFD, and names
+ * differing only in letter case stay distinct strings that case-insensitive file systems
+ * (macOS, Windows defaults) treat as the same file.
  */
 export function safeFileName(name: string): string {
+  return fileNameWithHash(name, HASH_LENGTH);
+}
+
+/**
+ * The file name 0.1 derived for `name` ({@link safeFileName} with a 32-bit hash, which
+ * collided: #11.4). Still read, so checkpoints saved before the upgrade are found; equal to
+ * `safeFileName(name)` for every name that needs no hash.
+ */
+export function legacySafeFileName(name: string): string {
+  return fileNameWithHash(name, LEGACY_HASH_LENGTH);
+}
+
+/** Names ending like either suffix are suffixed too, keeping outputs distinct. */
+const HASH_SUFFIX = /-(?:[0-9a-f]{8}|[0-9a-f]{16})$/;
+
+function fileNameWithHash(name: string, hashLength: number): string {
   let safe = '';
   let changed = false;
   for (const char of name) {
@@ -424,20 +441,22 @@ export function safeFileName(name: string): string {
     changed = true;
   }
   const reserved = WINDOWS_RESERVED.test(safe);
+  // 0.1 kept names ending in 16 hex digits as they were: its file names stay as they were.
+  const suffixed = hashLength === LEGACY_HASH_LENGTH ? /-[0-9a-f]{8}$/ : HASH_SUFFIX;
   if (
     !changed &&
     safe.length > 0 &&
     safe.length <= MAX_FILE_NAME &&
     !safe.endsWith('.') &&
     !reserved &&
-    !HASH_SUFFIX.test(safe)
+    !suffixed.test(safe)
   ) {
     return safe;
   }
   // `CON-1234abcd` would do, but `con.x-1234abcd` is still `con` to Windows.
   if (reserved) safe = `_${safe}`;
-  const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, HASH_LENGTH);
-  return `${safe.slice(0, MAX_FILE_NAME - HASH_LENGTH - 1) || '_'}-${hash}`;
+  const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, hashLength);
+  return `${safe.slice(0, MAX_FILE_NAME - hashLength - 1) || '_'}-${hash}`;
 }
 
 /** Start folder → folder holding the nearest `package.json`, or `null` when there is none. */

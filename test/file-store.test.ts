@@ -572,7 +572,7 @@ describe('fileStore through a Checkpoint', () => {
     const entries = listing(dir);
     expect(entries).toHaveLength(3);
     const safe = entries.find((e) => e.endsWith('.lock'))!.slice(0, -'.lock'.length);
-    expect(safe).toMatch(new RegExp(`^${prefix.replace(/[.]/g, '\\.')}[0-9a-f]{8}$`));
+    expect(safe).toMatch(new RegExp(`^${prefix.replace(/[.]/g, '\\.')}[0-9a-f]{16}$`));
     expect(entries).toEqual([`${safe}.ckpt`, `${safe}.ckpt.1`, `${safe}.lock`]);
     expect(listing(base)).toEqual(['sentinel', 'store']);
     expect(nodeFs.readFileSync(join(base, 'sentinel'), 'utf8')).toBe('untouched');

@@ -12,6 +12,7 @@ import {
   deriveName,
   findCaller,
   findProjectDir,
+  legacySafeFileName,
   safeFileName,
 } from '../src/naming.js';
 
@@ -387,7 +388,8 @@ describe('deriveName', () => {
   });
 });
 
-describe('safeFileName', () => {
+// 0.1's file names (32-bit hash): still read, so these stay frozen (#11.4).
+describe('legacySafeFileName', () => {
   const hash8 = (name: string) =>
     createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 8);
   const cases: Array<[string, string]> = [
@@ -413,8 +415,42 @@ describe('safeFileName', () => {
   ];
 
   it.each(cases)('%j → %s', (name, expected) => {
-    expect(safeFileName(name)).toBe(expected);
+    expect(legacySafeFileName(name)).toBe(expected);
     expect(expected.endsWith(`-${hash8(name)}`)).toBe(true);
+  });
+});
+
+describe('safeFileName', () => {
+  const hash16 = (name: string) =>
+    createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 16);
+  const cases: Array<[string, string]> = [
+    ['../x', '_._x-d6b96a97d147daaa'],
+    ['', '_-e3b0c44298fc1c14'],
+    ['CON', `_CON-${hash16('CON')}`],
+    ['a/b', `a_b-${hash16('a/b')}`],
+    ['name-0123abcd', `name-0123abcd-${hash16('name-0123abcd')}`],
+    ['name-0123456789abcdef', `name-0123456789abcdef-${hash16('name-0123456789abcdef')}`],
+    ['x'.repeat(300), `${'x'.repeat(83)}-${hash16('x'.repeat(300))}`],
+  ];
+
+  it.each(cases)('%j → %s', (name, expected) => {
+    expect(safeFileName(name)).toBe(expected);
+  });
+
+  // #11.4: these two names shared one file in 0.1 (same first 91 characters, same 32-bit hash).
+  it('gives names that collided under the 32-bit hash different files', () => {
+    const prefix =
+      'summarize.https://docs.example.com/reports/quarterly/2026/annual-financial-statements/summary?page=';
+    const [a, b] = [`${prefix}11844`, `${prefix}21272`];
+    expect(legacySafeFileName(a)).toBe(legacySafeFileName(b));
+    expect(safeFileName(a)).toBe(`${safeFileName(a).slice(0, 83)}-01d9ea380adeb105`);
+    expect(safeFileName(a)).not.toBe(safeFileName(b));
+  });
+
+  it('is the legacy name for every name that needs no hash', () => {
+    for (const name of ['primes', 'primes.computePrimes', 'trainer.Trainer.run', 'x'.repeat(100)]) {
+      expect(legacySafeFileName(name)).toBe(name);
+    }
   });
 
   it('keeps safe names as they are', () => {
@@ -438,6 +474,7 @@ describe('safeFileName', () => {
       'x'.repeat(100),
       `${'x'.repeat(300)}y`,
       'a_b-c8687a08',
+      `a_b-${hash16('a b')}`,
     ];
     const outputs = inputs.map(safeFileName);
     expect(new Set(outputs).size).toBe(new Set(inputs).size);

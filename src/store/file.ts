@@ -10,15 +10,21 @@
  *
  * A save writes a temp file, fsyncs it, renames it over the latest, then fsyncs the folder:
  * the latest is always the complete old or the complete new file.
+ *
+ * Upgrade from 0.1 (#11.4): `<name>` is `safeFileName(name)`, whose hash grew from 32 to 64
+ * bits. When a name has no files under its new file name but has some under 0.1's, the
+ * generations whose stored name is this name are renamed to the new file names (their
+ * journals with them), once, before anything else reads or writes them. Files of another
+ * name that shared 0.1's file name stay where they are, for that name to adopt.
  */
 import { randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
 import { join } from 'node:path';
-import type { ByteSource } from '../codec/container.js';
+import { type ByteSource, readHeader } from '../codec/container.js';
 import { CorruptCheckpointError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import { acquireFileLock, isProcessAlive } from '../lock.js';
-import { safeFileName } from '../naming.js';
+import { legacySafeFileName, safeFileName } from '../naming.js';
 import type {
   CheckpointJournal,
   CheckpointStore,
@@ -51,6 +57,14 @@ export interface FileStoreOptions {
 
 const EXTENSION = '.ckpt';
 const MAX_WRITE_RETRIES = 100;
+/** Bytes read to find a file's stored name; longer headers (a huge `key`) are read whole, up to the cap. */
+const HEAD_PROBE = 64 * 1024;
+const MAX_HEADER = 16 * 1024 * 1024;
+/** Never follow a planted link, never block on a FIFO (#11.8). */
+const PROBE_FLAGS =
+  nodeFs.constants.O_RDONLY |
+  (nodeFs.constants.O_NOFOLLOW ?? 0) |
+  (nodeFs.constants.O_NONBLOCK ?? 0);
 
 /** Stores checkpoints as files in `dir` (created 0700 on first save; files are 0600). */
 export function fileStore(dir: string, options: FileStoreOptions = {}): CheckpointStore {
@@ -84,9 +98,19 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
   }
 
   function generations(name: string): Generation[] {
-    const base = safeFileName(name) + EXTENSION;
+    const entries = listDir();
+    const found = generationsIn(entries, safeFileName(name));
+    const legacy = legacySafeFileName(name);
+    if (found.length > 0 || legacy === safeFileName(name)) return found;
+    const old = generationsIn(entries, legacy);
+    const journalsOld = entries.filter((e) => e.startsWith(`${legacy}${EXTENSION}.journal-`));
+    return old.length > 0 || journalsOld.length > 0 ? adoptLegacy(name, old, journalsOld) : found;
+  }
+
+  function generationsIn(entries: string[], safeName: string): Generation[] {
+    const base = safeName + EXTENSION;
     const found: Generation[] = [];
-    for (const entry of listDir()) {
+    for (const entry of entries) {
       if (entry === base) found.push({ index: 0, location: join(dir, entry) });
       else if (entry.startsWith(`${base}.`)) {
         const rest = entry.slice(base.length + 1);
@@ -95,6 +119,48 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       }
     }
     return found.sort((a, b) => a.index - b.index);
+  }
+
+  // #11.4: moves 0.1's files of `name` to its new file name. Journals hold no name: they
+  // follow an adopted generation, or come alone when 0.1 left no generation at all.
+  function adoptLegacy(name: string, old: Generation[], oldJournals: string[]): Generation[] {
+    const file = fileOf(name);
+    const ours = old.filter((g) => storedName(g.location) === name);
+    if (ours.length === 0 && old.length > 0) return [];
+    const legacyBase = legacySafeFileName(name) + EXTENSION;
+    try {
+      for (const g of ours) fs.renameSync(g.location, generationPath(file, g.index));
+      for (const entry of oldJournals) {
+        fs.renameSync(join(dir, entry), `${file}${entry.slice(legacyBase.length)}`);
+      }
+      syncDir();
+    } catch (err) {
+      throw fail('adopt the 0.1 files of', name, file, err);
+    }
+    return generationsIn(listDir(), safeFileName(name));
+  }
+
+  /** The name stored in the checkpoint file at `path`; undefined when that cannot be read. */
+  function storedName(path: string): string | undefined {
+    try {
+      const fd = fs.openSync(path, PROBE_FLAGS);
+      try {
+        if (!fs.fstatSync(fd).isFile()) return undefined;
+        let bytes = Buffer.alloc(HEAD_PROBE);
+        let head = readHeader(bytes.subarray(0, fs.readSync(fd, bytes, 0, HEAD_PROBE, 0)), path);
+        const length = 20 + bytes.readUInt32LE(12);
+        if (head === undefined && length <= MAX_HEADER) {
+          bytes = Buffer.alloc(length);
+          head = readHeader(bytes.subarray(0, fs.readSync(fd, bytes, 0, length, 0)), path);
+        }
+        const stored = head?.header.meta.name;
+        return typeof stored === 'string' ? stored : undefined;
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return undefined; // unreadable or corrupt: not known to be ours, so left in place
+    }
   }
 
   // Publishes `temp` as the latest generation. The previous latest is kept through a hard

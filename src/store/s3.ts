@@ -31,7 +31,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
-import { safeFileName } from '../naming.js';
+import { legacySafeFileName } from '../naming.js';
 import { describe } from '../options.js';
 import type {
   AsyncCheckpointStore,
@@ -98,8 +98,12 @@ export function s3Location(settings: S3Settings, name: string): string {
   return `s3://${settings.bucket}/${folderOf(settings, name)}`;
 }
 
+// Still 0.1's folder names (32-bit hash): moving a checkpoint's objects to a new folder is a
+// migration of its own. Two names sharing a folder are told apart by the name each file
+// holds, which is compared on restore (#11.4).
 function folderOf({ prefix }: S3Settings, name: string): string {
-  return prefix === '' ? safeFileName(name) : `${prefix}/${safeFileName(name)}`;
+  const folder = legacySafeFileName(name);
+  return prefix === '' ? folder : `${prefix}/${folder}`;
 }
 
 class S3Store implements AsyncCheckpointStore {
