@@ -2,11 +2,19 @@
  * Looking at checkpoints from outside the program that wrote them (the `resume` CLI, your
  * own tools): list a folder from metadata alone, read one file whole.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
 import type { CheckpointInfo } from './checkpoint.js';
 import { readHeader, unpackCheckpoint } from './codec/container.js';
-import { safeFileName } from './naming.js';
+import { legacySafeFileName, safeFileName } from './naming.js';
 
 /** One checkpoint of a folder, as `listCheckpoints` sees it. */
 export interface CheckpointListing {
@@ -80,15 +88,25 @@ export function listCheckpoints(dir: string): CheckpointListing[] {
   return listings.sort((a, b) => (b.info?.savedAt ?? '').localeCompare(a.info?.savedAt ?? ''));
 }
 
-/** The latest file of checkpoint `name` in `dir` (names are made file-safe as the library does). */
+/**
+ * The latest file of checkpoint `name` in `dir` (names are made file-safe as the library
+ * does); a file saved by 0.1 under its older file name when only that one holds `name` (#11.4).
+ */
 export function checkpointFile(dir: string, name: string): string {
-  return join(dir, `${safeFileName(name)}.ckpt`);
+  const file = join(dir, `${safeFileName(name)}.ckpt`);
+  const legacy = join(dir, `${legacySafeFileName(name)}.ckpt`);
+  if (legacy === file || existsSync(file) || !existsSync(legacy)) return file;
+  try {
+    return readCheckpointInfo(legacy).name === name ? legacy : file;
+  } catch {
+    return file;
+  }
 }
 
 /** Every file of checkpoint `name` in `dir`: generations, files moved aside, its lock. */
 export function checkpointFiles(dir: string, name: string): string[] {
-  const base = `${safeFileName(name)}.ckpt`;
-  const lock = `${safeFileName(name)}.lock`;
+  const base = basename(checkpointFile(dir, name));
+  const lock = `${base.slice(0, -'.ckpt'.length)}.lock`;
   let entries: string[];
   try {
     entries = readdirSync(dir);
