@@ -13,6 +13,7 @@ import {
   memoryStore,
   VersionMismatchError,
 } from '../dist/index.js';
+import { parseDuration } from '../dist/options.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'rs-chp-'));
 const open: Checkpoint<object>[] = [];
@@ -313,6 +314,25 @@ describe('options', () => {
     for (const interval of [0, 250, '250ms', '30s', '5m', '2h', '1d', '1.5s']) {
       expect(() => checkpoint({ name: 'dur', store: memoryStore(), interval })).not.toThrow();
     }
+  });
+
+  test("numeric strings are milliseconds, as environment variables give them: interval '0' saves at every sync() (#14.7)", () => {
+    const store = memoryStore();
+    const chp = checkpoint({ name: 'env-interval', store, interval: '0' });
+    chp.restore({ n: 0 });
+    expect(chp.sync()).toBe(true);
+    for (const [value, ms] of [
+      ['250', 250],
+      [' 1500 ', 1500],
+      ['2.5', 2.5],
+    ] as const) {
+      expect(parseDuration(value, 'interval')).toBe(ms);
+    }
+    expect(() => parseDuration('', 'interval')).toThrow(
+      new TypeError(
+        "Expected `interval` to be milliseconds >= 0 or a duration like '30s', '5m', '2h', got `''` (string)",
+      ),
+    );
   });
 
   test('enabled: false makes every method a no-op that returns initial', () => {
