@@ -27,7 +27,9 @@ export function solveTour({ fresh = false } = {}) {
   };
 
   // 1. A checkpoint named after this function; 2. restore, or start from these values.
-  const chp = new Checkpoint({ seed: 7, interval: '1s', clean: fresh });
+  //    `progress: true` draws a bar with the rate and ETA on an interactive terminal,
+  //    starting at the restored epoch.
+  const chp = new Checkpoint({ seed: 7, interval: '1s', clean: fresh, progress: true });
   const rng = chp.random;
   const s = chp.restore({
     epoch: 0,
@@ -51,6 +53,7 @@ export function solveTour({ fresh = false } = {}) {
   }
 
   const started = Date.now();
+  const showsBar = process.stderr.isTTY === true && !process.env.CI;
   const { tour } = s;
   // 3. chp.range resumes at the first epoch not done, and after each one saves when due
   //    (every second here); on Ctrl-C it saves there and exits.
@@ -80,7 +83,8 @@ export function solveTour({ fresh = false } = {}) {
     }
     s.temperature *= 0.975;
     s.epoch = epoch + 1;
-    if (s.epoch % 15 === 0) {
+    // The bar shows progress on a terminal; a pipe or a log file gets a line now and then.
+    if (!showsBar && s.epoch % 15 === 0) {
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       console.log(
         `epoch ${String(s.epoch).padStart(3)}/${EPOCHS}  temperature ${s.temperature.toFixed(3).padStart(8)}  tour ${s.length.toFixed(1).padStart(8)}  best ${s.best.toFixed(1)}  (${secs}s)`,
@@ -93,6 +97,12 @@ export function solveTour({ fresh = false } = {}) {
 }
 
 const fresh = process.argv.includes('--fresh');
+// Ctrl-C (SIGINT, exit 130) or a kill (SIGTERM, 143): the checkpoint saved before exiting.
+process.on('exit', (code) => {
+  if (code === 130 || code === 143) {
+    console.log('\nInterrupted; the search so far is saved. Run `npm run demo` again to continue.');
+  }
+});
 const result = solveTour({ fresh });
 let hash = 0;
 for (const city of result.tour) hash = (Math.imul(hash, 31) + city) | 0;

@@ -154,13 +154,16 @@ const UNITS: Record<string, number> = {
   w: 604_800_000,
 };
 
-/** `'30s'` → 30000. Accepts a number of milliseconds or `<number><ms|s|m|h|d|w>`. */
+/**
+ * `'30s'` → 30000. Accepts a number of milliseconds or `<number><ms|s|m|h|d|w>`; a string
+ * without a unit is milliseconds, as a number would be (values from environment variables).
+ */
 export function parseDuration(value: unknown, option: string): number {
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value >= 0) return value;
   } else if (typeof value === 'string') {
-    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/.exec(value);
-    if (match !== null) return Number(match[1]) * UNITS[match[2]!]!;
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(value);
+    if (match !== null) return Number(match[1]) * UNITS[match[2] ?? 'ms']!;
   }
   throw new (typeof value === 'number' ? RangeError : TypeError)(
     `Expected \`${option}\` to be milliseconds >= 0 or a duration like '30s', '5m', '2h', got ${describe(value)}`,

@@ -13,6 +13,7 @@ import {
   memoryStore,
   VersionMismatchError,
 } from '../dist/index.js';
+import { parseDuration } from '../dist/options.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'rs-chp-'));
 const open: Checkpoint<object>[] = [];
@@ -235,10 +236,17 @@ describe('save and sync', () => {
 
   test('sync() saves once the interval has passed, then waits a full interval again', async () => {
     const store = memoryStore();
-    const chp = checkpoint({ name: 'due', store, interval: 50 });
+    const chp = checkpoint({ name: 'due', store, interval: 200 });
     chp.restore({ a: 1 });
-    await new Promise((r) => setTimeout(r, 120));
-    expect(chp.sync()).toBe(true);
+    const started = Date.now();
+    // The background thread raises the flag; on a loaded machine it may be late, never early.
+    let saved = chp.sync();
+    while (!saved && Date.now() - started < 10_000) {
+      await new Promise((r) => setTimeout(r, 20));
+      saved = chp.sync();
+    }
+    expect(saved).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
     expect(chp.sync()).toBe(false);
     expect(chp.info?.saves).toBe(1);
   });
@@ -313,6 +321,25 @@ describe('options', () => {
     for (const interval of [0, 250, '250ms', '30s', '5m', '2h', '1d', '1.5s']) {
       expect(() => checkpoint({ name: 'dur', store: memoryStore(), interval })).not.toThrow();
     }
+  });
+
+  test("numeric strings are milliseconds, as environment variables give them: interval '0' saves at every sync() (#14.7)", () => {
+    const store = memoryStore();
+    const chp = checkpoint({ name: 'env-interval', store, interval: '0' });
+    chp.restore({ n: 0 });
+    expect(chp.sync()).toBe(true);
+    for (const [value, ms] of [
+      ['250', 250],
+      [' 1500 ', 1500],
+      ['2.5', 2.5],
+    ] as const) {
+      expect(parseDuration(value, 'interval')).toBe(ms);
+    }
+    expect(() => parseDuration('', 'interval')).toThrow(
+      new TypeError(
+        "Expected `interval` to be milliseconds >= 0 or a duration like '30s', '5m', '2h', got `''` (string)",
+      ),
+    );
   });
 
   test('enabled: false makes every method a no-op that returns initial', () => {
