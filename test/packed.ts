@@ -42,9 +42,9 @@ function cloneFiles(): string[] {
       encoding: 'utf8',
     },
   );
+  // A node_modules that is a symlink (worktrees sharing one) is not matched by `node_modules/`.
   return out
     .split('\0')
-    // A node_modules that is a symlink (worktrees sharing one) is not matched by `node_modules/`.
     .filter((f) => f !== '' && f !== 'node_modules' && existsSync(join(root, f)))
     .sort();
 }
