@@ -2,26 +2,16 @@
 // installs dependencies when node_modules is missing or older than the lock file,
 // then builds dist/ when any source is newer than the last build.
 import { execSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { build } from './build.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
-const run = (cmd) => execSync(cmd, { cwd: root, stdio: 'inherit' });
 
 const installed = join(root, 'node_modules/.package-lock.json');
 if (mtime(installed) < mtime(join(root, 'package-lock.json'))) {
-  run('npm install --no-audit --no-fund');
+  execSync('npm install --no-audit --no-fund', { cwd: root, stdio: 'inherit' });
 }
 
-function newest(dir) {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-const built = join(root, 'dist/index.js');
-const sources = Math.max(newest(join(root, 'src')), mtime(join(root, 'tsconfig.build.json')));
-if (mtime(built) < sources) run('npx tsc -p tsconfig.build.json');
+build({ ifStale: true });

@@ -42,9 +42,9 @@ import { BackgroundWriter } from './writer/writer.js';
 export type CheckpointInfo = CheckpointMeta;
 
 /** What `chp.track()` accepts: any object whose state can be read and set. */
-export interface Trackable {
-  getState(): unknown;
-  setState(state: unknown): void;
+export interface Trackable<S = unknown> {
+  getState(): S;
+  setState(state: S): void;
 }
 
 type SavedSteps = { steps?: Map<string, StepRecord> | undefined; stepsFrom?: number | undefined };
@@ -77,11 +77,15 @@ function settleWritesTo(location: string): void {
  *
  * @example
  * const chp = new Checkpoint();
- * const s = chp.restore({ primes: [2], candidate: 2 });
+ * const s = chp.restore({ primes: [2], candidate: 2 }); // s: { primes: number[]; candidate: number }
  * while (…) { …; chp.sync(); }
  * chp.save();
+ *
+ * @typeParam T - The state's type. Left out, `restore()` infers it from `initial`; given
+ * (`new Checkpoint<State>()`), `restore()` requires a `T` and returns a `T`, and
+ * `save(state)`/`sync(state)` accept only a `T`.
  */
-export class Checkpoint<T extends object = Record<string, unknown>> {
+export class Checkpoint<T extends object = object> {
   /** Checkpoint name (derived from the calling function unless given). */
   readonly name: string;
   /** Where it is stored: the latest generation's file path for the default store. */
@@ -196,7 +200,11 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
    * Returns the saved state (keys missing from it filled from `initial`), or `initial`
    * itself when nothing valid is saved. The returned object is the tracked state: later
    * `save()`/`sync()` calls store it.
+   *
+   * Its type is inferred from `initial` unless the class was given one (`Checkpoint<State>`),
+   * which then wins, so `restore({ items: [] })` gives `State['items']`, not `never[]` (#12.2).
    */
+  restore<S extends T>(initial: S): object extends T ? S : T;
   restore(initial: T): T {
     if (typeof initial !== 'object' || initial === null) {
       throw new TypeError(
@@ -527,7 +535,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
    * Adds another object's state (a generator, a simulation engine) to every save and
    * restores it: at once if `restore()` already ran, else when it does.
    */
-  track(name: string, obj: Trackable): void {
+  track<S>(name: string, obj: Trackable<S>): void {
     if (typeof name !== 'string' || name === '') {
       throw new TypeError(`Expected \`name\` to be a non-empty string, got \`${String(name)}\``);
     }
