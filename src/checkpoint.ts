@@ -155,7 +155,10 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     };
     if (!this.#options.enabled) return;
 
-    this.#releaseLock = this.#store.lock?.(name);
+    this.#releaseLock = this.#store.lock?.(name, {
+      wait: this.#options.lockWaitMs,
+      notice: (line) => this.#notice(line),
+    });
     // Another instance of this process may still be writing here: let it land first.
     settleWritesTo(this.location);
     this.#store.cleanup?.(name);
