@@ -160,7 +160,10 @@ export class Checkpoint<T extends object = object> {
     };
     if (!this.#options.enabled) return;
 
-    this.#releaseLock = this.#store.lock?.(name);
+    this.#releaseLock = this.#store.lock?.(name, {
+      wait: this.#options.lockWaitMs,
+      notice: (line) => this.#notice(line),
+    });
     // Another instance of this process may still be writing here: let it land first.
     settleWritesTo(this.location);
     this.#store.cleanup?.(name);

@@ -74,6 +74,16 @@ export interface CheckpointOptions {
    * @default 'batched'
    */
   durable?: 'step' | 'batched';
+  /**
+   * How long `new Checkpoint` waits for a checkpoint locked by another process. A shared
+   * store's lease held by a process on another host (which cannot be checked from here)
+   * is waited for until it expires, then taken over; a holder that renews it meanwhile is
+   * alive, and `CheckpointLockedError` is thrown. A holder on this host is judged at once:
+   * dead, it is taken over; alive, the file store waits this long for it to let go, a shared
+   * store refuses at once. Milliseconds or `'30s'`, `'5m'`; `0` fails at once.
+   * @default the lease's remaining time plus 2 s (file store: 0)
+   */
+  lockWait?: number | string;
   /** Longest wait of a batched step result before it is flushed. @default '100ms' */
   batchDelay?: number | string;
   /** Retries of a `once()` step that throws, within one run (a failed step runs again on the next run anyway). @default 0 */
@@ -104,6 +114,8 @@ export interface ResolvedOptions {
   onVersionMismatch: 'fresh' | 'error';
   durable: 'step' | 'batched';
   batchDelayMs: number;
+  /** undefined: the store's default (a lease's remaining time plus a margin). */
+  lockWaitMs: number | undefined;
   retries: number;
   retryDelayMs: number;
 }
@@ -221,6 +233,7 @@ const KNOWN = new Set([
   'onVersionMismatch',
   'durable',
   'batchDelay',
+  'lockWait',
   'retries',
   'retryDelay',
 ]);
@@ -312,6 +325,8 @@ export function resolveOptions(
     onVersionMismatch,
     durable: steps.durable ?? 'batched',
     batchDelayMs: parseDuration(options.batchDelay ?? 100, 'batchDelay'),
+    lockWaitMs:
+      options.lockWait === undefined ? undefined : parseDuration(options.lockWait, 'lockWait'),
     retries: steps.retries ?? 0,
     retryDelayMs: steps.retryDelay ?? 1000,
   };

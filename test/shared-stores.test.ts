@@ -2,10 +2,13 @@
  * The shared stores behind a Checkpoint, against real servers on loopback: the store
  * contract; a job SIGKILLed mid-upload at random moments, restored each time by a process
  * with another cache folder (another machine); one writer per checkpoint across processes,
- * with takeover after a killed holder's lease expires; the server stopped during a save.
+ * with takeover after a killed holder's lease expires; restarts that take over a dead
+ * holder at once on its host and wait for its lease from another (#14.3); twin processes
+ * on one name, one fenced out (#15.5); the server stopped during a save.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -25,6 +28,8 @@ const JOB = fileURLToPath(new URL('./fixtures/remote/job.mjs', import.meta.url))
 const PROXY = fileURLToPath(new URL('./fixtures/remote/proxy.mjs', import.meta.url));
 const { tempDir, children, open } = cleanedAfterEach('rs-shared-');
 let prefixes = 0;
+/** A UTS namespace can be made here (root): a process with another host name. */
+const canUnshare = spawnSync('unshare', ['--uts', 'true']).status === 0;
 
 interface Kind {
   label: string;
@@ -196,6 +201,158 @@ for (const kind of kinds) {
       expect(chp.restore({ n: 0 })).toEqual({ n: 0 });
       expect(chp.restored).toBe(false);
     });
+
+    interface Served {
+      child: ChildProcess;
+      pid: number;
+      host: string;
+      /** Asks the job to save the state of `n`; resolves to what it answers. */
+      save(n: number): Promise<unknown>;
+    }
+
+    /**
+     * Starts job.mjs `serve`, holding "job": on this host, or in a UTS namespace of its own
+     * named `host` (another machine, as far as host names tell; its pids stay visible here).
+     */
+    async function serve(options: Record<string, unknown>, host?: string): Promise<Served> {
+      const args = [
+        JOB,
+        'serve',
+        JSON.stringify({ kind: kind.kind, store: options, cache: tempDir() }),
+      ];
+      const child =
+        host === undefined
+          ? spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+          : spawn(
+              'unshare',
+              [
+                '--uts',
+                'sh',
+                '-c',
+                `hostname ${host} && exec "$0" "$@"`,
+                process.execPath,
+                ...args,
+              ],
+              { stdio: ['pipe', 'pipe', 'inherit'] },
+            );
+      children.push(child);
+      const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+      const next = async () => {
+        const line = await lines.next();
+        if (line.done === true) throw new Error(`job ended (${child.exitCode})`);
+        return JSON.parse(line.value) as unknown;
+      };
+      const ready = (await next()) as { pid: number; host: string };
+      const save = (n: number) => {
+        child.stdin!.write(`save ${n}\n`);
+        return next();
+      };
+      return { child, ...ready, save };
+    }
+
+    type JobState = { n: number; sum: number; data: Float64Array };
+    const initial = (): JobState => ({ n: 0, sum: 0, data: new Float64Array(1 << 18) });
+    const location = (options: Record<string, unknown>) => kind.locate(options, 'job');
+
+    it('#14.3: a restart after SIGKILL on the same host takes over at once, not after the 30 s lease', async () => {
+      const options = server.options(); // the default lease: 30 s
+      const holder = await serve(options);
+      expect(await holder.save(5)).toEqual({ saved: 5 });
+      await kill(holder.child);
+      const started = Date.now();
+      expect(job('restore', options)).toEqual({ n: 5, consistent: true, restored: true });
+      // At once rather than after the lease; 5 s is a generous bound on a busy machine.
+      expect(Date.now() - started).toBeLessThan(5000);
+    });
+
+    it.runIf(canUnshare)(
+      '#14.3: from another host, a killed holder is waited for with one notice, then taken over once its lease expires',
+      async () => {
+        const options = server.options({ leaseTtl: 3000 });
+        const store = kind.make(options);
+        store.generations('job'); // the store's client loaded here first: no lease lapses meanwhile
+        const holder = await serve(options, 'other-host');
+        expect(holder.host).toBe('other-host');
+        expect(await holder.save(3)).toEqual({ saved: 3 });
+        await kill(holder.child);
+        const lines: string[] = [];
+        const chp = new Checkpoint<JobState>({
+          name: 'job',
+          store,
+          lockWait: '20s',
+          log: (line) => lines.push(line),
+        });
+        open.push(chp as unknown as Checkpoint<Record<string, unknown>>);
+        expect(lines).toEqual([
+          `resumable-state: "job" is locked by pid ${holder.pid}@other-host, another host: waiting up to 20s for its lease to expire (${location(options)})`,
+        ]);
+        expect(chp.restore(initial()).n).toBe(3);
+      },
+    );
+
+    it.runIf(canUnshare)(
+      '#14.3: from another host, a holder that renews its lease is alive: CheckpointLockedError after a wait, or at once with lockWait 0',
+      async () => {
+        const options = server.options({ leaseTtl: 1000 });
+        const holder = await serve(options, 'other-host');
+        const lines: string[] = [];
+        const store = kind.make(options);
+        const err = thrownBy(
+          () => new Checkpoint({ name: 'job', store, lockWait: 5000, log: (l) => lines.push(l) }),
+        );
+        expect(err).toBeInstanceOf(CheckpointLockedError);
+        expect(err).toMatchObject({
+          code: 'CHECKPOINT_LOCKED',
+          pid: holder.pid,
+          host: 'other-host',
+          message: `Checkpoint "job" is in use by pid ${holder.pid} on host other-host, which renewed its lease while this process waited (${location(options)})`,
+        });
+        expect(lines).toEqual([
+          `resumable-state: "job" is locked by pid ${holder.pid}@other-host, another host: waiting up to 5.0s for its lease to expire (${location(options)})`,
+        ]);
+        const atOnce = thrownBy(
+          () => new Checkpoint({ name: 'job', store, lockWait: 0, log: (l) => lines.push(l) }),
+        );
+        expect(atOnce).toBeInstanceOf(CheckpointLockedError);
+        expect(atOnce).toMatchObject({ pid: holder.pid, host: 'other-host' });
+        expect(lines).toHaveLength(1);
+        expect(await holder.save(1)).toEqual({ saved: 1 });
+      },
+    );
+
+    it.runIf(canUnshare)(
+      '#15.5: twin pods: one owner, the other refused; a holder stopped past its lease is fenced out, its late save refused',
+      async () => {
+        const options = server.options({ leaseTtl: 1000 });
+        const a = await serve(options, 'pod-a');
+        // Pod B, same name, another host: refused while A renews its lease, each time it tries.
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const err = thrownBy(
+            () => new Checkpoint({ name: 'job', store: kind.make(options), log: false }),
+          );
+          expect(err).toBeInstanceOf(CheckpointLockedError);
+          expect(err).toMatchObject({ pid: a.pid, host: 'pod-a' });
+        }
+        expect(await a.save(1)).toEqual({ saved: 1 });
+        // A freezes past its lease (a stopped node, a long pause): B takes over and saves.
+        process.kill(a.pid, 'SIGSTOP');
+        const b = new Checkpoint<JobState>({ name: 'job', store: kind.make(options), log: false });
+        open.push(b as unknown as Checkpoint<Record<string, unknown>>);
+        const state = b.restore(initial());
+        expect(state.n).toBe(1);
+        b.save({ n: 2, sum: 3, data: state.data.fill(2) });
+        process.kill(a.pid, 'SIGCONT');
+        // A wakes up and saves: refused, naming B.
+        expect(await a.save(9)).toEqual({
+          error: 'CHECKPOINT_LOCKED',
+          message: expect.stringContaining(
+            `"job" was taken over by pid ${process.pid} on host ${hostname()} (`,
+          ),
+        });
+        b.close();
+        expect(job('restore', options)).toEqual({ n: 2, consistent: true, restored: true });
+      },
+    );
 
     it.runIf(kind.kind === 'redis' || kind.kind === 's3')(
       'once() steps are journaled in the store: another machine gets them without calling fn',

@@ -5,14 +5,15 @@
  * contract. Background saves go to the same instance, which also renews the lease.
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { CorruptCheckpointError, StoreError } from '../errors.js';
 import { onExit } from '../hooks/exit.js';
+import { currentProcess } from '../process-identity.js';
 import { Background } from '../writer/background.js';
 import type { StoreTarget } from '../writer/protocol.js';
 import { openFileSource } from './file.js';
-import type { RemoteGeneration } from './remote.js';
+import { waitForLease } from './lease-wait.js';
+import type { LeaseState, RemoteGeneration } from './remote.js';
 import type { FetchedGeneration } from './remote-host.js';
 import type { CheckpointJournal, CheckpointStore, Generation, StoredJournal } from './store.js';
 
@@ -125,8 +126,14 @@ export function bridgedStore(target: StoreTarget, options: BridgeOptions): Check
       call('remove', name);
     },
     moveAside: (name, tag) => call('moveAside', name, tag) as string[],
-    lock(name) {
-      call('lock', name, { pid: process.pid, host: hostname(), since: new Date().toISOString() });
+    lock(name, lockOptions = {}) {
+      const owner = { ...currentProcess(), since: new Date().toISOString() };
+      waitForLease(
+        name,
+        options.location(name),
+        lockOptions,
+        (mayWait) => call('lock', name, owner, mayWait) as LeaseState | undefined,
+      );
       let held = true;
       // A lease that cannot be handed back (the store is unreachable) expires on its own.
       const release = () => {

@@ -21,10 +21,11 @@ import { randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
 import { join } from 'node:path';
 import { type ByteSource, readHeader } from '../codec/container.js';
-import { CorruptCheckpointError, StoreError } from '../errors.js';
+import { CheckpointLockedError, CorruptCheckpointError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import { acquireFileLock, isProcessAlive } from '../lock.js';
 import { legacySafeFileName, safeFileName } from '../naming.js';
+import { formatWait, sleep } from './lease-wait.js';
 import type {
   CheckpointJournal,
   CheckpointStore,
@@ -344,9 +345,25 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       }
       return moved;
     },
-    lock(name) {
+    lock(name, { wait = 0, notice } = {}) {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      return acquireFileLock(join(dir, `${safeFileName(name)}.lock`), name, fs);
+      const path = join(dir, `${safeFileName(name)}.lock`);
+      // Option lockWait: wait for a live holder to let go (#14.3); a dead one is taken over.
+      const deadline = Date.now() + wait;
+      for (let noticed = false; ; noticed = true) {
+        try {
+          return acquireFileLock(path, name, fs);
+        } catch (err) {
+          const left = deadline - Date.now();
+          if (!(err instanceof CheckpointLockedError) || left <= 0) throw err;
+          if (!noticed) {
+            notice?.(
+              `"${name}" is locked by pid ${err.pid}@${err.host}: waiting up to ${formatWait(wait)} for it to let go (${path})`,
+            );
+          }
+          sleep(Math.min(100, left));
+        }
+      }
     },
     cleanup(name) {
       // Exactly this name's leftovers: `<name>.ckpt.tmp-<pid>-<hex>` (a save),

@@ -5,13 +5,19 @@
  */
 
 /**
- * Takes the lease if nobody holds it (absent or expired), with a new fencing token.
- * KEYS: lease, fence. ARGV: owner record as JSON without the token, ttl ms.
+ * Takes the lease if nobody holds it (absent or expired), or if its holder has the token
+ * ARGV[3] (found dead by the caller, #14.3; '' for none), with a new fencing token.
+ * KEYS: lease, fence. ARGV: owner record as JSON without the token, ttl ms, token to replace.
  * Returns `[token, record]` when taken, `[0, current record]` when held by someone.
  */
 export const ACQUIRE = `
 local current = redis.call('GET', KEYS[1])
-if current then return {0, current} end
+if current then
+  local ok, held = pcall(cjson.decode, current)
+  if ARGV[3] == '' or not ok or type(held) ~= 'table' or held.token ~= tonumber(ARGV[3]) then
+    return {0, current}
+  end
+end
 local token = redis.call('INCR', KEYS[2])
 local record = string.sub(ARGV[1], 1, -2) .. ',"token":' .. token .. '}'
 redis.call('SET', KEYS[1], record, 'PX', ARGV[2])

@@ -42,6 +42,7 @@ import type {
   AsyncCheckpointStore,
   AsyncJournalStore,
   LeaseOwner,
+  LeaseState,
   RemoteGeneration,
   RemoteJournal,
 } from './remote.js';
@@ -317,7 +318,7 @@ class RedisStore implements AsyncCheckpointStore {
    * the background thread, so they too share (and count) one lease rather than exclude
    * each other; only other processes or other options (another instance) are locked out.
    */
-  async lock(name: string, owner: LockOwner): Promise<void> {
+  async lock(name: string, owner: LockOwner, replace?: number): Promise<void> {
     const held = this.#leases.get(name);
     if (held !== undefined) {
       held.count++;
@@ -325,18 +326,16 @@ class RedisStore implements AsyncCheckpointStore {
       return;
     }
     const { leaseTtl } = this.#settings;
-    const record: LeaseOwner & { token?: number } = {
-      id: this.#id,
-      pid: owner.pid,
-      host: owner.host,
-      since: owner.since,
-    };
+    const { pid, host, since } = owner;
+    const record: LeaseOwner & { token?: number } = { id: this.#id, pid, host, since };
+    // Who the holder is, precisely enough to be judged on its own machine (#14.3).
+    for (const key of ['boot', 'pidns', 'start'] as const) {
+      if (owner[key] !== undefined) record[key] = owner[key];
+    }
     const [token, current] = await this.#run('lock', name, async (client) => {
       const keys = [this.#key(name, 'lease'), this.#key(name, 'fence')];
-      return (await this.#script(client, ACQUIRE, keys, JSON.stringify(record), leaseTtl)) as [
-        number,
-        string,
-      ];
+      const args = [JSON.stringify(record), leaseTtl, replace ?? ''];
+      return (await this.#script(client, ACQUIRE, keys, ...args)) as [number, string];
     });
     if (token === 0) {
       // Taken meanwhile by a concurrent lock() of this same store: one more holder of ours.
@@ -354,6 +353,23 @@ class RedisStore implements AsyncCheckpointStore {
     const lease: Lease = { record: current, token, count: 1, timer: undefined };
     this.#leases.set(name, lease);
     this.#renewEvery(name, lease);
+  }
+
+  /** The lease of `name` with its time left, on the server's clock (one round trip). */
+  async lease(name: string): Promise<LeaseState | undefined> {
+    return this.#run('read the lease of', name, async (client) => {
+      const key = this.#key(name, 'lease');
+      const replies = await client.multi().get(key).pttl(key).time().exec();
+      failedIn(replies);
+      const [[, record], [, ttl], [, time]] = replies as [unknown, unknown][] as [
+        [null, string | null],
+        [null, number],
+        [null, [string, string]],
+      ];
+      if (record === null || ttl < 0) return undefined;
+      const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+      return { holder: parseLease(record), expiresIn: ttl, expiresAt: now + ttl };
+    });
   }
 
   async unlock(name: string): Promise<void> {

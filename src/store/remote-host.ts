@@ -7,13 +7,15 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from '../codec/checksum.js';
-import { CheckpointError, StoreError } from '../errors.js';
+import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import { isProcessAlive } from '../lock.js';
+import { judgeProcess } from '../process-identity.js';
 import type { StoreTarget } from '../writer/protocol.js';
 import type {
   AsyncCheckpointStore,
   AsyncJournalStore,
+  LeaseState,
   RemoteGeneration,
   RemoteJournal,
 } from './remote.js';
@@ -142,8 +144,36 @@ export class RemoteHost {
     return this.#wrap('move aside', name, () => this.store.moveAside(name, tag));
   }
 
-  lock(name: string, owner: LockOwner): Promise<void> {
-    return this.#wrap('lock', name, () => this.store.lock(name, owner));
+  /**
+   * Takes the lease of `name`, at once from a holder found dead on this machine (#14.3).
+   * A holder this machine cannot judge (another host) is returned when `mayWait`, for the
+   * caller to wait for its lease; a live one, or any when not `mayWait`, is refused with
+   * the store's CheckpointLockedError. Resolves to undefined once the lease is ours.
+   */
+  lock(name: string, owner: LockOwner, mayWait = false): Promise<LeaseState | undefined> {
+    return this.#wrap('lock', name, async () => {
+      let replace: number | undefined;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.store.lock(name, owner, replace);
+          return undefined;
+        } catch (err) {
+          if (!(err instanceof CheckpointLockedError) || attempt >= 3) throw err;
+          const lease = await this.store.lease?.(name);
+          if (lease === undefined) {
+            if (this.store.lease === undefined) throw err;
+            continue; // let go meanwhile: try again
+          }
+          const verdict = judgeProcess(lease.holder);
+          if (verdict === 'alive' || (verdict === 'unknown' && !mayWait)) throw err;
+          if (verdict === 'unknown') {
+            const { holder, expiresIn, expiresAt } = lease;
+            return { holder: { ...holder }, expiresIn, expiresAt };
+          }
+          replace = lease.holder.token;
+        }
+      }
+    });
   }
 
   unlock(name: string): Promise<void> {

@@ -29,6 +29,18 @@ export interface LeaseOwner extends LockOwner {
   id: string;
 }
 
+/** A lease as another process sees it (#14.3). */
+export interface LeaseState {
+  holder: LeaseOwner & { token: number };
+  /** Milliseconds until it expires unless renewed (<= 0: expired). */
+  expiresIn: number;
+  /**
+   * When it expires, in ms on a clock of the store's choosing; it grows only when the holder
+   * renews the lease, which proves the holder alive.
+   */
+  expiresAt: number;
+}
+
 /** One journal of finished steps (`once()`), as a shared store keeps it. */
 export interface RemoteJournal {
   epoch: number;
@@ -78,9 +90,15 @@ export interface AsyncCheckpointStore {
    * Takes the lease of `name` for this instance (expiry `leaseTtl`, renewed in the
    * background every third of it until `unlock`). A live lease of another holder throws
    * `CheckpointLockedError` naming its pid and host; an expired one is taken over with a
-   * higher fencing token.
+   * higher fencing token. So is a live one whose token is `replace`: its holder was found
+   * dead (#14.3), and the switch is atomic, so a lease renewed or taken meanwhile stays.
    */
-  lock(name: string, owner: LockOwner): Promise<void>;
+  lock(name: string, owner: LockOwner, replace?: number): Promise<void>;
+  /**
+   * The current lease of `name`, if any, with its holder. Optional: without it, a restart
+   * cannot judge or wait for a holder, and fails at once while the lease lives.
+   */
+  lease?(name: string): Promise<LeaseState | undefined>;
   /** Stops renewing and deletes the lease of `name` if this instance still holds it. */
   unlock(name: string): Promise<void>;
   /**

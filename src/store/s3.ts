@@ -37,6 +37,7 @@ import type {
   AsyncCheckpointStore,
   AsyncJournalStore,
   LeaseOwner,
+  LeaseState,
   RemoteGeneration,
   RemoteJournal,
 } from './remote.js';
@@ -399,7 +400,7 @@ class S3Store implements AsyncCheckpointStore {
     });
   }
 
-  lock(name: string, owner: LockOwner): Promise<void> {
+  lock(name: string, owner: LockOwner, replace?: number): Promise<void> {
     const held = this.#held.get(name);
     if (held !== undefined) {
       held.count++;
@@ -408,7 +409,14 @@ class S3Store implements AsyncCheckpointStore {
     return this.#run('lock', name, async () => {
       for (let race = 0; race < MAX_RACES; race++) {
         const current = await this.#getJson<Lease>(this.#leaseKey(name));
-        if (current !== undefined && current.value.id !== this.#id && !isExpired(current.value)) {
+        // A live lease of another holder stands, unless the caller found its holder dead
+        // (#14.3); the conditional PUT below fails if another process took it meanwhile.
+        if (
+          current !== undefined &&
+          current.value.id !== this.#id &&
+          !isExpired(current.value) &&
+          current.value.token !== replace
+        ) {
           const { pid, host, since, expiresAt } = current.value;
           throw new CheckpointLockedError(
             `Checkpoint "${name}" is locked by pid ${pid} on host ${host} since ${since} (lease ${this.#url(this.#leaseKey(name))}, expires ${expiresAt})`,
@@ -436,6 +444,17 @@ class S3Store implements AsyncCheckpointStore {
         return;
       }
       throw new Refusal(`its lease changed under every one of ${MAX_RACES} tries`);
+    });
+  }
+
+  /** The lease of `name`; its expiry is on the clock of the holder that wrote it. */
+  lease(name: string): Promise<LeaseState | undefined> {
+    return this.#run('read the lease of', name, async () => {
+      const current = await this.#getJson<Lease>(this.#leaseKey(name));
+      if (current === undefined) return undefined;
+      const { expiresAt, ...holder } = current.value;
+      const at = Date.parse(expiresAt);
+      return { holder, expiresIn: at - Date.now(), expiresAt: at };
     });
   }
 

@@ -12,6 +12,21 @@ export interface LockOwner {
   host: string;
   /** ISO time the lock was taken. */
   since: string;
+  /** Boot id, pid namespace and process start time: see `ProcessIdentity` (#14.3). */
+  boot?: string;
+  pidns?: string;
+  start?: string;
+}
+
+/** How `lock()` behaves when another process holds the checkpoint. */
+export interface LockOptions {
+  /**
+   * Longest wait (ms) for a lease held by a process this machine cannot judge (another host)
+   * to expire; `0` fails at once. Default: the lease's remaining time plus a margin.
+   */
+  wait?: number | undefined;
+  /** Where the one notice line about waiting goes. */
+  notice?: ((line: string) => void) | undefined;
 }
 
 /** One stored generation of a checkpoint. */
@@ -82,8 +97,11 @@ export interface CheckpointStore {
   remove(name: string): void;
   /** Moves every generation of `name` aside under `tag`, so new saves never overwrite them; returns where. */
   moveAside(name: string, tag: string): string[];
-  /** Takes the single-writer lock of `name`; returns its release. Stores without locks omit it. */
-  lock?(name: string): () => void;
+  /**
+   * Takes the single-writer lock of `name`; returns its release. Throws CheckpointLockedError
+   * when another live process holds it. Stores without locks omit it.
+   */
+  lock?(name: string, options?: LockOptions): () => void;
   /** Removes what a crashed writer of `name` may have left (temp files). */
   cleanup?(name: string): void;
 }
