@@ -15,10 +15,11 @@ import { randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
 import { join } from 'node:path';
 import type { ByteSource } from '../codec/container.js';
-import { CorruptCheckpointError, StoreError } from '../errors.js';
+import { CheckpointError, CorruptCheckpointError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
-import { acquireFileLock, isProcessAlive } from '../lock.js';
+import { acquireFileLock, confirmFileLock, holdsFileLock, isProcessAlive } from '../lock.js';
 import { safeFileName } from '../naming.js';
+import { openRegularFile, SAFE_READ_FLAGS } from './regular-file.js';
 import type {
   CheckpointJournal,
   CheckpointStore,
@@ -54,11 +55,30 @@ const MAX_WRITE_RETRIES = 100;
 
 /** Stores checkpoints as files in `dir` (created 0700 on first save; files are 0600). */
 export function fileStore(dir: string, options: FileStoreOptions = {}): CheckpointStore {
+  return createFileStore(dir, options, false);
+}
+
+/**
+ * The file store as the background thread builds it: it writes for a Checkpoint whose lock
+ * the main thread of this process holds, and refuses to write once that lock is gone.
+ */
+export function backgroundFileStore(dir: string): CheckpointStore {
+  return createFileStore(dir, {}, true);
+}
+
+function createFileStore(
+  dir: string,
+  options: FileStoreOptions,
+  background: boolean,
+): CheckpointStore {
   const fs = options.fs ?? nodeFs;
   const fileOf = (name: string) => join(dir, safeFileName(name) + EXTENSION);
+  const lockOf = (name: string) => join(dir, `${safeFileName(name)}.lock`);
   const generationPath = (file: string, index: number) => (index === 0 ? file : `${file}.${index}`);
 
-  function fail(action: string, name: string, where: string, err: unknown): StoreError {
+  function fail(action: string, name: string, where: string, err: unknown): CheckpointError {
+    // Ours already (a lock held by another process, a file that is not a checkpoint).
+    if (err instanceof CheckpointError) return err;
     const reason = err instanceof Error ? err.message : String(err);
     return new StoreError(`Cannot ${action} checkpoint "${name}" at ${where}: ${reason}`, {
       cause: err,
@@ -80,6 +100,20 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * Before writing into the folder (#11.3): true if this process took the lock of `name`
+   * again (its file was gone). Stores used without a lock (directly) are not checked.
+   */
+  function checkLock(name: string): boolean {
+    const path = lockOf(name);
+    if (!background && !holdsFileLock(path)) return false;
+    try {
+      return confirmFileLock(path, name, fs);
+    } catch (err) {
+      throw fail('lock', name, path, err);
     }
   }
 
@@ -170,16 +204,14 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
   const journal: CheckpointJournal = {
     read(name) {
       return journals(name).map(({ epoch, location }): StoredJournal => {
-        try {
-          return { epoch, location, bytes: fs.readFileSync(location) };
-        } catch (err) {
-          throw fail('read the journal of', name, location, err);
-        }
+        const fail_ = (err: unknown) => fail('read the journal of', name, location, err);
+        return { epoch, location, bytes: readWhole(location, location, fail_, fs) };
       });
     },
     create(name, epoch) {
       const location = `${fileOf(name)}.journal-${epoch}`;
       try {
+        checkLock(name);
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
         const fd = fs.openSync(location, 'ax', 0o600);
         writeAll(fd, JOURNAL_MAGIC);
@@ -199,7 +231,7 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       let latest: number | undefined;
       for (const j of journals(name)) {
         try {
-          const fd = fs.openSync(j.location, 'r');
+          const fd = fs.openSync(j.location, SAFE_READ_FLAGS);
           try {
             latest = Math.max(latest ?? 0, fs.fstatSync(fd).mtimeMs);
           } finally {
@@ -216,16 +248,14 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
     // Without a custom fs the store can be rebuilt in the background thread, which then
     // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
     ...(options.fs === undefined
-      ? { target: { module: import.meta.url, name: 'fileStore', args: [dir] } }
+      ? { target: { module: import.meta.url, name: 'backgroundFileStore', args: [dir] } }
       : {}),
     locate: fileOf,
     generations,
+    checkLock,
     read(name, generation) {
-      try {
-        return fs.readFileSync(generation.location);
-      } catch (err) {
-        throw fail('read', name, generation.location, err);
-      }
+      const where = generation.location;
+      return readWhole(where, where, (err) => fail('read', name, where, err), fs);
     },
     open(name, generation) {
       const where = generation.location;
@@ -242,6 +272,8 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
         fs.fsyncSync(fd);
         fs.closeSync(fd);
         fd = undefined;
+        // Last moment before the new file becomes visible: is this folder still ours?
+        checkLock(name);
         publish(name, file, temp, keep);
         syncDir();
       } catch (err) {
@@ -279,22 +311,37 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       return moved;
     },
     lock(name) {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      return acquireFileLock(join(dir, `${safeFileName(name)}.lock`), name, fs);
+      const path = lockOf(name);
+      try {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        return acquireFileLock(path, name, fs);
+      } catch (err) {
+        throw fail('lock', name, path, err);
+      }
     },
     cleanup(name) {
       // Exactly this name's leftovers: `<name>.ckpt.tmp-<pid>-<hex>` (a save),
-      // `<name>.ckpt.1.tmp-<pid>` (a staged generation), `<name>.lock.tmp-<pid>-<hex>` and
-      // `<name>.lock.stale-<pid>` (a lock being taken), not those of a name that extends it.
+      // `<name>.ckpt.1.tmp-<pid>` (a staged generation), `<name>.lock.tmp-<pid>-<hex>`,
+      // `<name>.lock.stale-<pid>` and `<name>.lock.takeover-<id>….tmp-<pid>-<hex>` (a lock
+      // being taken), not those of a name that extends it.
       const base = escapeRegExp(safeFileName(name));
       const leftover = new RegExp(
-        `^${base}(?:\\.ckpt(?:\\.1)?\\.tmp-(\\d+)(?:-[0-9a-f]+)?|\\.lock\\.(?:tmp|stale)-(\\d+)(?:-[0-9a-f]+)?)$`,
+        `^${base}(?:\\.ckpt(?:\\.1)?\\.tmp-(\\d+)(?:-[0-9a-f]+)?|\\.lock(?:\\.takeover-[0-9a-f]{16})*\\.(?:tmp|stale)-(\\d+)(?:-[0-9a-f]+)?)$`,
       );
-      for (const entry of listDir()) {
+      // Takeover markers of a process killed while taking the lock over: the lock they were
+      // for was replaced since (this process holds it now), so none is in use any more.
+      const marker = new RegExp(`^${base}\\.lock(?:\\.takeover-[0-9a-f]{16})+$`);
+      let entries: string[];
+      try {
+        entries = listDir();
+      } catch (err) {
+        throw fail('clean up', name, dir, err);
+      }
+      for (const entry of entries) {
         const match = leftover.exec(entry);
-        if (match === null) continue;
-        const pid = Number(match[1] ?? match[2]);
-        if (pid === process.pid || !isProcessAlive(pid)) {
+        const pid = match === null ? undefined : Number(match[1] ?? match[2]);
+        const dead = pid !== undefined && (pid === process.pid || !isProcessAlive(pid));
+        if (dead || (marker.test(entry) && holdsFileLock(lockOf(name)))) {
           ignoreErrors(() => fs.unlinkSync(join(dir, entry)));
         }
       }
@@ -356,14 +403,7 @@ export function openFileSource(
   fail: (err: unknown) => Error,
   fs: Pick<FileSystem, 'openSync' | 'fstatSync' | 'readSync' | 'closeSync'> = nodeFs,
 ): ByteSource & { close(): void } {
-  let fd: number;
-  let size: number;
-  try {
-    fd = fs.openSync(path, 'r');
-    size = fs.fstatSync(fd).size;
-  } catch (err) {
-    throw fail(err);
-  }
+  const { fd, size } = openRegularFile(path, where, fail, fs);
   return {
     size,
     read(into, position) {
@@ -385,6 +425,23 @@ export function openFileSource(
     },
     close: () => fs.closeSync(fd),
   };
+}
+
+/** The whole regular file at `path`: as many bytes as it had when opened (#11.8). */
+function readWhole(
+  path: string,
+  where: string,
+  fail: (err: unknown) => Error,
+  fs: Pick<FileSystem, 'openSync' | 'fstatSync' | 'readSync' | 'closeSync'>,
+): Buffer {
+  const source = openFileSource(path, where, fail, fs);
+  try {
+    const bytes = Buffer.allocUnsafe(source.size);
+    source.read(bytes, 0);
+    return bytes;
+  } finally {
+    source.close();
+  }
 }
 
 function escapeRegExp(text: string): string {

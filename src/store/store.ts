@@ -84,6 +84,12 @@ export interface CheckpointStore {
   moveAside(name: string, tag: string): string[];
   /** Takes the single-writer lock of `name`; returns its release. Stores without locks omit it. */
   lock?(name: string): () => void;
+  /**
+   * Before a save: checks that this process still holds the lock of `name`, and takes it
+   * again if its file is gone (its folder was deleted or replaced) while nobody else holds
+   * it; true then. Throws CheckpointLockedError if another process holds it now. Optional.
+   */
+  checkLock?(name: string): boolean;
   /** Removes what a crashed writer of `name` may have left (temp files). */
   cleanup?(name: string): void;
 }
