@@ -686,3 +686,100 @@ describe('special files at checkpoint names (#11.8)', () => {
     });
   });
 });
+
+describe('the constructor on a folder it cannot write: StoreError keeping the cause (#11.7)', () => {
+  const isRoot = process.getuid?.() === 0;
+  const mounted: string[] = [];
+
+  // Mounts come off before the folders are removed (this hook runs before the file's).
+  afterEach(() => {
+    for (const dir of mounted.splice(0).reverse()) execFileSync('umount', [dir]);
+  });
+
+  function construct(dir: string, store?: CheckpointStore): unknown {
+    return thrownBy(
+      () =>
+        new Checkpoint({
+          name: 'job',
+          dir,
+          log: false,
+          signals: false,
+          ...(store === undefined ? {} : { store }),
+        }),
+    );
+  }
+
+  function expectStoreError(err: unknown, code: string, message: RegExp): void {
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).code).toBe('CHECKPOINT_STORE');
+    expect(((err as StoreError).cause as NodeJS.ErrnoException).code).toBe(code);
+    expect((err as StoreError).message).toMatch(message);
+  }
+
+  it.runIf(isRoot)('read-only (a read-only bind mount): EROFS', () => {
+    const dir = tempDir();
+    execFileSync('mount', ['--bind', dir, dir]);
+    mounted.push(dir);
+    execFileSync('mount', ['-o', 'remount,bind,ro', dir]);
+    const lock = join(dir, 'job.lock');
+    expectStoreError(
+      construct(dir),
+      'EROFS',
+      new RegExp(
+        `^Cannot lock checkpoint "job" at ${lock}: EROFS: read-only file system, open '${lock}\\.tmp-\\d+-[0-9a-f]{8}'$`,
+      ),
+    );
+    expect(listing(dir)).toEqual([]);
+  });
+
+  it.runIf(isRoot)('full (a 64 KiB tmpfs filled up): ENOSPC, and nothing left behind', () => {
+    const dir = tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir]);
+    mounted.push(dir);
+    nodeFs.writeFileSync(join(dir, 'fill'), Buffer.alloc(64 * 1024));
+    expectStoreError(
+      construct(dir),
+      'ENOSPC',
+      new RegExp(`^Cannot lock checkpoint "job" at ${join(dir, 'job.lock')}: ENOSPC: `),
+    );
+    expect(listing(dir)).toEqual(['fill']);
+  });
+
+  it('unwritable (EACCES creating the folder or the lock, from an injected fs)', () => {
+    const base = tempDir();
+    const dir = join(base, 'ckpts');
+    const denied = (syscall: string, path: nodeFs.PathLike) =>
+      errno('EACCES', syscall, String(path));
+    const noMkdir = fileStore(dir, {
+      fs: {
+        ...nodeFs,
+        mkdirSync: ((path: nodeFs.PathLike) => {
+          throw denied('mkdir', path);
+        }) as FileSystem['mkdirSync'],
+      },
+    });
+    expectStoreError(
+      construct(dir, noMkdir),
+      'EACCES',
+      new RegExp(
+        `^Cannot lock checkpoint "job" at ${join(dir, 'job.lock')}: EACCES: permission denied, mkdir '${dir}'$`,
+      ),
+    );
+    const noOpen = fileStore(base, {
+      fs: {
+        ...nodeFs,
+        openSync: ((path: nodeFs.PathLike) => {
+          throw denied('open', path);
+        }) as FileSystem['openSync'],
+      },
+    });
+    expectStoreError(
+      construct(base, noOpen),
+      'EACCES',
+      new RegExp(
+        `^Cannot lock checkpoint "job" at ${join(base, 'job.lock')}: EACCES: permission denied, open '`,
+      ),
+    );
+    expect(listing(base)).toEqual([]);
+  });
+});
