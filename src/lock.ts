@@ -171,6 +171,16 @@ export function confirmFileLock(path: string, name: string, fs: LockFs): boolean
   );
 }
 
+/** The owner named by the lock at `path`, if it holds a readable record (for the CLI). */
+export function readLockOwner(path: string): { pid: number; host: string } | undefined {
+  try {
+    const seen = look(nodeFs, path);
+    return seen.kind === 'record' ? seen.record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function release(path: string): void {
   const entry = held.get(path);
   if (entry === undefined || --entry.count > 0) return;

@@ -674,6 +674,23 @@ describe('special files at checkpoint names (#11.8)', () => {
     expect(out.maxRssMb).toBeLessThan(300);
   });
 
+  it('resume list and rm with FIFOs at <name>.ckpt and <name>.lock: they finish, saying so', () => {
+    const dir = tempDir();
+    execFileSync('mkfifo', [join(dir, 'job.ckpt')]);
+    execFileSync('mkfifo', [join(dir, 'job.lock')]);
+    const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+    const resume = (...args: string[]) =>
+      spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: CHILD_TIMEOUT_MS });
+    const list = resume('list', dir);
+    expect({ signal: list.signal, status: list.status }).toEqual({ signal: null, status: 0 });
+    expect(list.stdout).toContain(
+      `Checkpoint file ${join(dir, 'job.ckpt')} is a FIFO, not a checkpoint file: refused`,
+    );
+    const rm = resume('rm', 'job', '--dir', dir, '--yes');
+    expect({ signal: rm.signal, status: rm.status }).toEqual({ signal: null, status: 0 });
+    expect(listing(dir)).toEqual([]);
+  });
+
   it('a FIFO at a journal: restore() works, once() fails with CorruptCheckpointError (no hang)', () => {
     const dir = tempDir();
     const journal = join(dir, 'job.ckpt.journal-5');

@@ -5,20 +5,28 @@
  * host is respected, since its owner cannot be checked from here.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import {
+import nodeFs, {
   existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Checkpoint, CheckpointError, CheckpointLockedError, StoreError } from '../dist/index.js';
+import {
+  Checkpoint,
+  CheckpointError,
+  CheckpointLockedError,
+  type FileSystem,
+  fileStore,
+  StoreError,
+} from '../dist/index.js';
 import { backgroundFileStore } from '../dist/store/file.js';
 import { cleanedAfterEach, thrownBy } from './helpers.js';
 
@@ -460,5 +468,56 @@ describe('the folder deleted or replaced under a live owner (#11.3)', () => {
     openCheckpoint(dir);
     store.write('job', parts, 2);
     expect(readdirSync(dir).sort()).toEqual(['job.ckpt', 'job.lock']);
+  });
+});
+
+describe('where hard links are not supported (some network and FAT file systems)', () => {
+  // link() fails with EPERM there: locks are created exclusively, then written, so a rival's
+  // lock may be seen empty for a moment and garbage is taken over only once it is 2 s old.
+  const noLinks = {
+    ...nodeFs,
+    linkSync: (from: nodeFs.PathLike) => {
+      throw Object.assign(new Error(`EPERM: operation not permitted, link '${String(from)}'`), {
+        code: 'EPERM',
+      });
+    },
+  } as FileSystem;
+
+  function openWithoutLinks(dir: string): Checkpoint {
+    const chp = new Checkpoint({
+      name: 'job',
+      dir,
+      store: fileStore(dir, { fs: noLinks }),
+      log: false,
+      signals: false,
+    });
+    open.push(chp);
+    return chp;
+  }
+
+  it('takes a free lock by exclusive create, and releases it', () => {
+    const dir = tempDir();
+    const chp = openWithoutLinks(dir);
+    expect(readLock(dir).pid).toBe(process.pid);
+    expect(readdirSync(dir)).toEqual(['job.lock']);
+    chp.close();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('garbage older than 2 s is taken over; fresh garbage only once it is 2 s old', () => {
+    const dir = tempDir();
+    const lock = join(dir, 'job.lock');
+    writeFileSync(lock, '{"pid":');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock, old, old);
+    openWithoutLinks(dir).close();
+    expect(readdirSync(dir)).toEqual([]);
+
+    writeFileSync(lock, '');
+    const started = Date.now();
+    openWithoutLinks(dir);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900); // a lower bound: never flaky
+    expect(readLock(dir).pid).toBe(process.pid);
+    expect(readdirSync(dir)).toEqual(['job.lock']);
   });
 });

@@ -3,7 +3,7 @@
  * The `resume` command: see, export and clean up checkpoints. It uses only the public API.
  * Exit codes: 0 success, 1 failure, 2 bad usage.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -15,7 +15,7 @@ import {
   listCheckpoints,
   readCheckpointFile,
 } from '../inspect.js';
-import { isProcessAlive } from '../lock.js';
+import { isProcessAlive, readLockOwner } from '../lock.js';
 import { defaultDir, safeFileName } from '../naming.js';
 import { parseDuration } from '../options.js';
 import { toTaggedJson } from './export-json.js';
@@ -231,17 +231,12 @@ function filesIn(dir: string): string[] {
 
 /** The live process holding checkpoint `name`, if any (its lock names a live pid here). */
 function holder(dir: string, name: string): number | undefined {
-  try {
-    const lock = JSON.parse(readFileSync(join(dir, `${safeFileName(name)}.lock`), 'utf8')) as {
-      pid: number;
-      host: string;
-    };
-    return lock.host === hostname() && isProcessAlive(lock.pid) && lock.pid !== process.pid
-      ? lock.pid
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  // Read without blocking or following a link: a FIFO planted there must not hang us (#11.8).
+  const lock = readLockOwner(join(dir, `${safeFileName(name)}.lock`));
+  if (lock === undefined) return undefined;
+  return lock.host === hostname() && isProcessAlive(lock.pid) && lock.pid !== process.pid
+    ? lock.pid
+    : undefined;
 }
 
 run(process.argv.slice(2)).then(

@@ -19,7 +19,7 @@ import { CheckpointError, CorruptCheckpointError, StoreError } from '../errors.j
 import { JOURNAL_MAGIC } from '../journal.js';
 import { acquireFileLock, confirmFileLock, holdsFileLock, isProcessAlive } from '../lock.js';
 import { safeFileName } from '../naming.js';
-import { openRegularFile, SAFE_READ_FLAGS } from './regular-file.js';
+import { openRegularFile, readRegularFile, SAFE_READ_FLAGS } from './regular-file.js';
 import type {
   CheckpointJournal,
   CheckpointStore,
@@ -204,8 +204,8 @@ function createFileStore(
   const journal: CheckpointJournal = {
     read(name) {
       return journals(name).map(({ epoch, location }): StoredJournal => {
-        const fail_ = (err: unknown) => fail('read the journal of', name, location, err);
-        return { epoch, location, bytes: readWhole(location, location, fail_, fs) };
+        const failed = (err: unknown) => fail('read the journal of', name, location, err);
+        return { epoch, location, bytes: readRegularFile(location, location, failed, fs) };
       });
     },
     create(name, epoch) {
@@ -255,7 +255,7 @@ function createFileStore(
     checkLock,
     read(name, generation) {
       const where = generation.location;
-      return readWhole(where, where, (err) => fail('read', name, where, err), fs);
+      return readRegularFile(where, where, (err) => fail('read', name, where, err), fs);
     },
     open(name, generation) {
       const where = generation.location;
@@ -425,23 +425,6 @@ export function openFileSource(
     },
     close: () => fs.closeSync(fd),
   };
-}
-
-/** The whole regular file at `path`: as many bytes as it had when opened (#11.8). */
-function readWhole(
-  path: string,
-  where: string,
-  fail: (err: unknown) => Error,
-  fs: Pick<FileSystem, 'openSync' | 'fstatSync' | 'readSync' | 'closeSync'>,
-): Buffer {
-  const source = openFileSource(path, where, fail, fs);
-  try {
-    const bytes = Buffer.allocUnsafe(source.size);
-    source.read(bytes, 0);
-    return bytes;
-  } finally {
-    source.close();
-  }
 }
 
 function escapeRegExp(text: string): string {

@@ -13,6 +13,7 @@ const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = nodeFs.constants;
 export const SAFE_READ_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 
 type OpenFs = Pick<typeof nodeFs, 'openSync' | 'fstatSync' | 'closeSync'>;
+type ReadFs = OpenFs & Pick<typeof nodeFs, 'readSync'>;
 
 /** What a non-regular file is, for messages. */
 export function kindOf(stat: nodeFs.Stats): string {
@@ -64,4 +65,34 @@ export function openRegularFile(
     );
   }
   return { fd, size: stat.size };
+}
+
+/** The whole regular file at `path`: as many bytes as it had when opened, no more. */
+export function readRegularFile(
+  path: string,
+  where: string,
+  fail: (err: unknown) => Error,
+  fs: ReadFs = nodeFs,
+): Buffer {
+  const { fd, size } = openRegularFile(path, where, fail, fs);
+  try {
+    const bytes = Buffer.allocUnsafe(size);
+    for (let done = 0; done < size; ) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, bytes, done, size - done, done);
+      } catch (err) {
+        throw fail(err);
+      }
+      if (n === 0) {
+        throw new CorruptCheckpointError(
+          `Checkpoint file ${where} is corrupt: truncated at ${done} bytes`,
+        );
+      }
+      done += n;
+    }
+    return bytes;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
