@@ -33,8 +33,10 @@
  *   unchanged for 2 s.
  * - Release (close, exit) deletes the lock only while it holds this owner's token.
  * - Before every save the store checks the lock is still ours (#11.3, `confirmFileLock`):
- *   if its file is gone (folder deleted or replaced), this owner takes it again with the
- *   same record by the same protocol, so a process that got there first is respected.
+ *   one lstat when it is the very file we created (device, inode, change time, size), else
+ *   its token is read. If its file is gone (folder deleted or replaced), this owner takes it
+ *   again with the same record by the same protocol, so a process that got there first is
+ *   respected; another live owner's lock refuses the save.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
@@ -56,7 +58,8 @@ export type LockFs = Pick<
   | 'unlinkSync'
   | 'linkSync'
   | 'mkdirSync'
->;
+> &
+  Partial<Pick<typeof nodeFs, 'lstatSync'>>;
 
 interface LockRecord {
   pid: number;
@@ -79,6 +82,8 @@ interface Held {
   count: number;
   record: LockRecord;
   fs: LockFs;
+  /** Device, inode, change time and size of our lock file, once seen: one lstat tells it is still there. */
+  stamp: string | undefined;
 }
 
 /** A lock file larger than this is garbage: a record is ~150 bytes. */
@@ -130,7 +135,7 @@ export function acquireFileLock(path: string, name: string, fs: LockFs): () => v
   const start = startOfThisProcess();
   if (start !== undefined) record.start = start;
   take(fs, path, name, record);
-  held.set(path, { count: 1, record, fs });
+  held.set(path, { count: 1, record, fs, stamp: stampOf(fs, path) });
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     onExit(releaseAllSync);
@@ -151,13 +156,18 @@ export function holdsFileLock(path: string): boolean {
  * (StoreError) if the lock is gone. A lock of another live process: CheckpointLockedError.
  */
 export function confirmFileLock(path: string, name: string, fs: LockFs): boolean {
-  const seen = look(fs, path);
   const entry = held.get(path);
+  // The same file as when we took it (same inode and change time): ours, for one lstat.
+  if (entry?.stamp !== undefined && stampOf(fs, path) === entry.stamp) return false;
+  const seen = look(fs, path);
   if (entry !== undefined) {
-    if (seen.kind === 'record' && seen.record.token === entry.record.token) return false;
-    fs.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    take(fs, path, name, entry.record);
-    return true;
+    const ours = seen.kind === 'record' && seen.record.token === entry.record.token;
+    if (!ours) {
+      fs.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      take(fs, path, name, entry.record);
+    }
+    entry.stamp = stampOf(fs, path);
+    return !ours;
   }
   if (seen.kind === 'record') {
     const { record } = seen;
@@ -176,6 +186,16 @@ export function readLockOwner(path: string): { pid: number; host: string } | und
   try {
     const seen = look(nodeFs, path);
     return seen.kind === 'record' ? seen.record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What identifies the file at `path` (no link followed), if the fs can tell; else undefined. */
+function stampOf(fs: LockFs, path: string): string | undefined {
+  try {
+    const stat = fs.lstatSync?.(path, { bigint: true });
+    return stat && `${stat.dev}:${stat.ino}:${stat.ctimeNs}:${stat.size}`;
   } catch {
     return undefined;
   }

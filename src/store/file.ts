@@ -43,7 +43,9 @@ export type FileSystem = Pick<
   | 'readSync'
   | 'fstatSync'
   | 'mkdirSync'
->;
+> &
+  // Optional: lets the check before each save cost one lstat (#11.3).
+  Partial<Pick<typeof nodeFs, 'lstatSync'>>;
 
 export interface FileStoreOptions {
   /** File system to use; node:fs by default. */
