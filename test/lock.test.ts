@@ -431,6 +431,8 @@ describe('the folder deleted or replaced under a live owner (#11.3)', () => {
     expect(bySync).toBeInstanceOf(CheckpointLockedError);
     expect(bySync.pid).toBe(holder.pid);
     await chp.flush();
+    // Nor may it delete what is now theirs.
+    expect(thrownBy(() => chp.clear())).toBeInstanceOf(CheckpointLockedError);
     expect(readFileSync(join(dir, 'job.ckpt'))).toEqual(theirs);
     expect(readFileSync(join(dir, 'job.lock'), 'utf8')).toBe(theirLock);
     expect(readdirSync(dir).sort()).toEqual(['job.ckpt', 'job.lock']);

@@ -285,6 +285,7 @@ function createFileStore(
       }
     },
     remove(name) {
+      checkLock(name);
       const all = [...generations(name), ...journals(name)];
       try {
         for (const g of all) fs.unlinkSync(g.location);
@@ -294,6 +295,7 @@ function createFileStore(
       }
     },
     moveAside(name, tag) {
+      checkLock(name);
       const moved: string[] = [];
       try {
         for (const g of generations(name)) {
