@@ -150,10 +150,10 @@ export function holdsFileLock(path: string): boolean {
 
 /**
  * Before a save (#11.3): makes sure this process still owns the lock at `path`. The thread
- * that took it compares tokens, and takes it again if its file is gone or no longer a live
- * owner's (its folder was deleted or replaced): returns true then. Another thread of this
+ * that took it compares tokens, and takes it again if its file is gone or not ours (its
+ * folder was deleted or replaced) and no other live process holds it: returns true then. Another thread of this
  * process (the background writer) compares pid, host and start time, and refuses to write
- * (StoreError) if the lock is gone. A lock of another live process: CheckpointLockedError.
+ * (StoreError) if the lock is gone or not ours. Another live owner: CheckpointLockedError.
  */
 export function confirmFileLock(path: string, name: string, fs: LockFs): boolean {
   const entry = held.get(path);
@@ -173,8 +173,9 @@ export function confirmFileLock(path: string, name: string, fs: LockFs): boolean
     const { record } = seen;
     if (record.pid === process.pid && record.host === hostname()) {
       if (record.start === undefined || record.start === startOfThisProcess()) return false;
+    } else if (!isStale(seen, hostname(), false)) {
+      throw lockedError(name, path, record);
     }
-    throw lockedError(name, path, record);
   }
   throw new StoreError(
     `The lock of checkpoint "${name}" (${path}) is ${seen.kind === 'missing' ? 'gone' : 'not ours'}: was its folder deleted or replaced? This save is not written; the next one takes the lock again if it is free`,
