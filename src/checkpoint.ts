@@ -594,6 +594,13 @@ export class Checkpoint<T extends object = object> {
       );
     }
     if (!durable) this.#throwWriterError();
+    // The folder may have been deleted or replaced under us (#11.3): never write into one
+    // another process owns; take the lock again if its file is gone.
+    if (this.#store.checkLock?.(this.name)) {
+      this.#notice(
+        `the lock of "${this.name}" was gone (its folder deleted or replaced?); took it again, saves go on in ${this.location}`,
+      );
+    }
     this.#settleFolds();
     const stepsFrom =
       this.#steps !== undefined && this.#store.journal !== undefined

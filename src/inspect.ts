@@ -2,19 +2,12 @@
  * Looking at checkpoints from outside the program that wrote them (the `resume` CLI, your
  * own tools): list a folder from metadata alone, read one file whole.
  */
-import {
-  closeSync,
-  existsSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, existsSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { CheckpointInfo } from './checkpoint.js';
 import { readHeader, unpackCheckpoint } from './codec/container.js';
 import { legacySafeFileName, safeFileName } from './naming.js';
+import { openRegularFile, readRegularFile } from './store/regular-file.js';
 
 /** One checkpoint of a folder, as `listCheckpoints` sees it. */
 export interface CheckpointListing {
@@ -36,7 +29,8 @@ const HEAD_PROBE = 64 * 1024;
 
 /** Metadata of a checkpoint file, read from its header only (verified by the header CRC). */
 export function readCheckpointInfo(file: string): CheckpointInfo {
-  const fd = openSync(file, 'r');
+  // A FIFO or a symlink planted at a checkpoint's name is refused, never waited on (#11.8).
+  const { fd } = openRegularFile(file, file, (err) => err as Error);
   try {
     let bytes = Buffer.alloc(HEAD_PROBE);
     let length = readSync(fd, bytes, 0, bytes.byteLength, 0);
@@ -127,7 +121,10 @@ export function readCheckpointFile(file: string): {
   loops: unknown;
   tracked: unknown;
 } {
-  const { meta, envelope } = unpackCheckpoint(readFileSync(file), file);
+  const { meta, envelope } = unpackCheckpoint(
+    readRegularFile(file, file, (err) => err as Error),
+    file,
+  );
   return {
     info: meta,
     state: envelope.state,

@@ -3,10 +3,11 @@
  * under injected I/O faults (a faulty `fs` object, no module mocking), cleanup of leftovers,
  * and unsafe names. A shared contract suite runs against both the file and the memory store.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import nodeFs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { unpackCheckpoint } from '../dist/codec/container.js';
 import {
@@ -584,5 +585,218 @@ describe('fileStore through a Checkpoint', () => {
     expect(store.locate(name)).toBe(join(dir, `${safe}.ckpt`));
     store.remove(name);
     expect(listing(dir)).toEqual([]);
+  });
+});
+
+describe('special files at checkpoint names (#11.8)', () => {
+  const SPECIAL = fileURLToPath(new URL('./fixtures/lock/special.mjs', import.meta.url));
+  /** Generous: each case ends within a couple of seconds; a hang is killed here. */
+  const CHILD_TIMEOUT_MS = 15_000;
+
+  interface Outcome {
+    ok: boolean;
+    lockIsFile?: boolean;
+    value?: unknown;
+    error?: { name: string; code: string; message: string };
+    maxRssMb: number;
+  }
+
+  /** Runs test/fixtures/lock/special.mjs in a child process; fails if it hangs. */
+  function runChild(dir: string, action: 'open' | 'restore' | 'once'): Outcome {
+    const run = spawnSync(process.execPath, [SPECIAL, dir, action], {
+      encoding: 'utf8',
+      timeout: CHILD_TIMEOUT_MS,
+    });
+    expect({ signal: run.signal, status: run.status, stderr: run.stderr }).toEqual({
+      signal: null,
+      status: 0,
+      stderr: '',
+    });
+    return JSON.parse(run.stdout) as Outcome;
+  }
+
+  /** A checkpoint `job` saved in `dir` holding `{ saved: n }`, then closed. */
+  function saved(dir: string, n: number): void {
+    const chp = checkpoint<{ saved: number }>('job', dir);
+    chp.restore({ saved: n });
+    chp.save();
+    chp.close();
+  }
+
+  it('a FIFO at <name>.lock is garbage: taken over at once, never read (no hang)', () => {
+    const dir = tempDir();
+    execFileSync('mkfifo', [join(dir, 'job.lock')]);
+    const out = runChild(dir, 'open');
+    expect(out).toMatchObject({ ok: true, lockIsFile: true });
+    expect(listing(dir)).toEqual([]);
+  });
+
+  it('a symlink from <name>.lock to /dev/zero is garbage: replaced, never followed, memory stays small', () => {
+    const dir = tempDir();
+    nodeFs.symlinkSync('/dev/zero', join(dir, 'job.lock'));
+    const out = runChild(dir, 'open');
+    expect(out).toMatchObject({ ok: true, lockIsFile: true });
+    expect(out.maxRssMb).toBeLessThan(300); // 0.1.0 grew to 14.8 GB reading /dev/zero
+    expect(listing(dir)).toEqual([]);
+  });
+
+  it('a FIFO at <name>.ckpt: restore() fails with CorruptCheckpointError saying so (no hang)', () => {
+    const dir = tempDir();
+    execFileSync('mkfifo', [join(dir, 'job.ckpt')]);
+    const out = runChild(dir, 'restore');
+    const where = join(dir, 'job.ckpt');
+    expect(out.error).toEqual({
+      name: 'CorruptCheckpointError',
+      code: 'CHECKPOINT_CORRUPT',
+      message: `Checkpoint file ${where} is a FIFO, not a checkpoint file: refused; no valid older generation of "job" (1 checked)`,
+    });
+  });
+
+  it('a FIFO at <name>.ckpt with a valid older generation: restore() falls back to it', () => {
+    const dir = tempDir();
+    saved(dir, 1);
+    saved(dir, 2);
+    nodeFs.rmSync(join(dir, 'job.ckpt'));
+    execFileSync('mkfifo', [join(dir, 'job.ckpt')]);
+    expect(runChild(dir, 'restore')).toMatchObject({ ok: true, value: { saved: 1 } });
+  });
+
+  it('a symlink from <name>.ckpt to /dev/zero: restore() fails with CorruptCheckpointError, memory stays small', () => {
+    const dir = tempDir();
+    nodeFs.symlinkSync('/dev/zero', join(dir, 'job.ckpt'));
+    const out = runChild(dir, 'restore');
+    const where = join(dir, 'job.ckpt');
+    expect(out.error).toEqual({
+      name: 'CorruptCheckpointError',
+      code: 'CHECKPOINT_CORRUPT',
+      message: `Checkpoint file ${where} is a symbolic link, not a checkpoint file: refused; no valid older generation of "job" (1 checked)`,
+    });
+    expect(out.maxRssMb).toBeLessThan(300);
+  });
+
+  it('resume list and rm with FIFOs at <name>.ckpt and <name>.lock: they finish, saying so', () => {
+    const dir = tempDir();
+    execFileSync('mkfifo', [join(dir, 'job.ckpt')]);
+    execFileSync('mkfifo', [join(dir, 'job.lock')]);
+    const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+    const resume = (...args: string[]) =>
+      spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: CHILD_TIMEOUT_MS });
+    const list = resume('list', dir);
+    expect({ signal: list.signal, status: list.status }).toEqual({ signal: null, status: 0 });
+    expect(list.stdout).toContain(
+      `Checkpoint file ${join(dir, 'job.ckpt')} is a FIFO, not a checkpoint file: refused`,
+    );
+    const rm = resume('rm', 'job', '--dir', dir, '--yes');
+    expect({ signal: rm.signal, status: rm.status }).toEqual({ signal: null, status: 0 });
+    expect(listing(dir)).toEqual([]);
+  });
+
+  it('a FIFO at a journal: restore() works, once() fails with CorruptCheckpointError (no hang)', () => {
+    const dir = tempDir();
+    const journal = join(dir, 'job.ckpt.journal-5');
+    execFileSync('mkfifo', [journal]);
+    const out = runChild(dir, 'once');
+    expect(out.error).toEqual({
+      name: 'CorruptCheckpointError',
+      code: 'CHECKPOINT_CORRUPT',
+      message: `Checkpoint file ${journal} is a FIFO, not a checkpoint file: refused`,
+    });
+  });
+});
+
+describe('the constructor on a folder it cannot write: StoreError keeping the cause (#11.7)', () => {
+  const isRoot = process.getuid?.() === 0;
+  const mounted: string[] = [];
+
+  // Mounts come off before the folders are removed (this hook runs before the file's).
+  afterEach(() => {
+    for (const dir of mounted.splice(0).reverse()) execFileSync('umount', [dir]);
+  });
+
+  function construct(dir: string, store?: CheckpointStore): unknown {
+    return thrownBy(
+      () =>
+        new Checkpoint({
+          name: 'job',
+          dir,
+          log: false,
+          signals: false,
+          ...(store === undefined ? {} : { store }),
+        }),
+    );
+  }
+
+  function expectStoreError(err: unknown, code: string, message: RegExp): void {
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).code).toBe('CHECKPOINT_STORE');
+    expect(((err as StoreError).cause as NodeJS.ErrnoException).code).toBe(code);
+    expect((err as StoreError).message).toMatch(message);
+  }
+
+  it.runIf(isRoot)('read-only (a read-only bind mount): EROFS', () => {
+    const dir = tempDir();
+    execFileSync('mount', ['--bind', dir, dir]);
+    mounted.push(dir);
+    execFileSync('mount', ['-o', 'remount,bind,ro', dir]);
+    const lock = join(dir, 'job.lock');
+    expectStoreError(
+      construct(dir),
+      'EROFS',
+      new RegExp(
+        `^Cannot lock checkpoint "job" at ${lock}: EROFS: read-only file system, open '${lock}\\.tmp-\\d+-[0-9a-f]{8}'$`,
+      ),
+    );
+    expect(listing(dir)).toEqual([]);
+  });
+
+  it.runIf(isRoot)('full (a 64 KiB tmpfs filled up): ENOSPC, and nothing left behind', () => {
+    const dir = tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir]);
+    mounted.push(dir);
+    nodeFs.writeFileSync(join(dir, 'fill'), Buffer.alloc(64 * 1024));
+    expectStoreError(
+      construct(dir),
+      'ENOSPC',
+      new RegExp(`^Cannot lock checkpoint "job" at ${join(dir, 'job.lock')}: ENOSPC: `),
+    );
+    expect(listing(dir)).toEqual(['fill']);
+  });
+
+  it('unwritable (EACCES creating the folder or the lock, from an injected fs)', () => {
+    const base = tempDir();
+    const dir = join(base, 'ckpts');
+    const denied = (syscall: string, path: nodeFs.PathLike) =>
+      errno('EACCES', syscall, String(path));
+    const noMkdir = fileStore(dir, {
+      fs: {
+        ...nodeFs,
+        mkdirSync: ((path: nodeFs.PathLike) => {
+          throw denied('mkdir', path);
+        }) as FileSystem['mkdirSync'],
+      },
+    });
+    expectStoreError(
+      construct(dir, noMkdir),
+      'EACCES',
+      new RegExp(
+        `^Cannot lock checkpoint "job" at ${join(dir, 'job.lock')}: EACCES: permission denied, mkdir '${dir}'$`,
+      ),
+    );
+    const noOpen = fileStore(base, {
+      fs: {
+        ...nodeFs,
+        openSync: ((path: nodeFs.PathLike) => {
+          throw denied('open', path);
+        }) as FileSystem['openSync'],
+      },
+    });
+    expectStoreError(
+      construct(base, noOpen),
+      'EACCES',
+      new RegExp(
+        `^Cannot lock checkpoint "job" at ${join(base, 'job.lock')}: EACCES: permission denied, open '`,
+      ),
+    );
+    expect(listing(base)).toEqual([]);
   });
 });

@@ -5,12 +5,29 @@
  * host is respected, since its owner cannot be checked from here.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import nodeFs, {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Checkpoint, CheckpointError, CheckpointLockedError } from '../dist/index.js';
+import {
+  Checkpoint,
+  CheckpointError,
+  CheckpointLockedError,
+  type FileSystem,
+  fileStore,
+  StoreError,
+} from '../dist/index.js';
+import { backgroundFileStore } from '../dist/store/file.js';
 import { cleanedAfterEach, thrownBy } from './helpers.js';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/lock/holder.mjs', import.meta.url));
@@ -341,5 +358,168 @@ describe('checkpoint lock', () => {
     openCheckpoint(dir, 'b');
     expect(readLock(dir, 'a').pid).toBe(holder.pid);
     expect(readLock(dir, 'b').pid).toBe(process.pid);
+  });
+});
+
+describe('the folder deleted or replaced under a live owner (#11.3)', () => {
+  it.each([
+    ['deleted', (dir: string) => rmSync(dir, { recursive: true })],
+    [
+      'replaced',
+      (dir: string) => {
+        renameSync(dir, `${dir}.old`);
+        mkdirSync(dir);
+      },
+    ],
+  ])(
+    '%s, nobody else there: the next save() takes the lock again, says so, and saves there',
+    (_label, change) => {
+      const dir = join(tempDir(), 'ckpts');
+      const lines: string[] = [];
+      const chp = new Checkpoint<{ n: number }>({
+        name: 'job',
+        dir,
+        log: (line) => lines.push(line),
+        signals: false,
+      });
+      open.push(chp);
+      const state = chp.restore({ n: 1 });
+      chp.save();
+      const record = readLock(dir);
+      change(dir);
+      state.n = 2;
+      chp.save();
+      expect(readLock(dir)).toEqual(record);
+      expect(readdirSync(dir).sort()).toEqual(['job.ckpt', 'job.lock']);
+      expect(lines).toEqual([
+        `resumable-state: the lock of "job" was gone (its folder deleted or replaced?); took it again, saves go on in ${join(dir, 'job.ckpt')}`,
+      ]);
+      chp.close();
+      expect(readdirSync(dir)).toEqual(['job.ckpt']);
+      const again = openCheckpoint<{ n: number }>(dir);
+      expect(again.restore({ n: 0 })).toEqual({ n: 2 });
+    },
+  );
+
+  it('deleted, then another process takes the checkpoint: save() and sync() refuse with CheckpointLockedError and never write into its folder', async () => {
+    const dir = tempDir();
+    const chp = new Checkpoint<{ owner: string; n: number }>({
+      name: 'job',
+      dir,
+      log: false,
+      signals: false,
+      interval: 0,
+    });
+    open.push(chp);
+    const state = chp.restore({ owner: 'parent', n: 1 });
+    chp.save();
+    rmSync(dir, { recursive: true });
+    const holder = await startHolder(dir);
+    const theirs = readFileSync(join(dir, 'job.ckpt'));
+    const theirLock = readFileSync(join(dir, 'job.lock'), 'utf8');
+
+    state.n = 2;
+    const err = thrownBy(() => chp.save()) as CheckpointLockedError;
+    expect(err).toBeInstanceOf(CheckpointLockedError);
+    expect({ code: err.code, pid: err.pid, host: err.host }).toEqual({
+      code: 'CHECKPOINT_LOCKED',
+      pid: holder.pid,
+      host: hostname(),
+    });
+    // A background save (interval 0: every sync() starts one) is refused the same way.
+    const bySync = thrownBy(() => chp.sync()) as CheckpointLockedError;
+    expect(bySync).toBeInstanceOf(CheckpointLockedError);
+    expect(bySync.pid).toBe(holder.pid);
+    await chp.flush();
+    // Nor may it delete what is now theirs.
+    expect(thrownBy(() => chp.clear())).toBeInstanceOf(CheckpointLockedError);
+    expect(readFileSync(join(dir, 'job.ckpt'))).toEqual(theirs);
+    expect(readFileSync(join(dir, 'job.lock'), 'utf8')).toBe(theirLock);
+    expect(readdirSync(dir).sort()).toEqual(['job.ckpt', 'job.lock']);
+
+    // Once the other process is gone, the lock is free: the next save takes it back.
+    holder.send('exit');
+    expect(await holder.exited).toEqual({ code: 0, signal: null, stderr: '' });
+    chp.save();
+    expect(readLock(dir).pid).toBe(process.pid);
+    chp.close();
+    const again = openCheckpoint<{ owner: string; n: number }>(dir);
+    expect(again.restore({ owner: '', n: 0 })).toEqual({ owner: 'parent', n: 2 });
+  });
+
+  it("the background thread's store writes only while this process holds the lock", () => {
+    const dir = tempDir();
+    const lock = join(dir, 'job.lock');
+    const store = backgroundFileStore(dir);
+    const parts = [new TextEncoder().encode('bytes')];
+
+    const gone = thrownBy(() => store.write('job', parts, 2)) as StoreError;
+    expect(gone).toBeInstanceOf(StoreError);
+    expect(gone.message).toBe(
+      `The lock of checkpoint "job" (${lock}) is gone: was its folder deleted or replaced? This save is not written; the next one takes the lock again if it is free`,
+    );
+
+    const since = '2024-05-06T07:08:09.000Z';
+    writeFileSync(lock, JSON.stringify({ pid: 1, host: hostname(), since, token: 'cd' }));
+    const taken = thrownBy(() => store.write('job', parts, 2)) as CheckpointLockedError;
+    expect(taken).toBeInstanceOf(CheckpointLockedError);
+    expect({ pid: taken.pid, host: taken.host }).toEqual({ pid: 1, host: hostname() });
+    expect(readdirSync(dir)).toEqual(['job.lock']);
+
+    rmSync(lock);
+    openCheckpoint(dir);
+    store.write('job', parts, 2);
+    expect(readdirSync(dir).sort()).toEqual(['job.ckpt', 'job.lock']);
+  });
+});
+
+describe('where hard links are not supported (some network and FAT file systems)', () => {
+  // link() fails with EPERM there: locks are created exclusively, then written, so a rival's
+  // lock may be seen empty for a moment and garbage is taken over only once it is 2 s old.
+  const noLinks = {
+    ...nodeFs,
+    linkSync: (from: nodeFs.PathLike) => {
+      throw Object.assign(new Error(`EPERM: operation not permitted, link '${String(from)}'`), {
+        code: 'EPERM',
+      });
+    },
+  } as FileSystem;
+
+  function openWithoutLinks(dir: string): Checkpoint {
+    const chp = new Checkpoint({
+      name: 'job',
+      dir,
+      store: fileStore(dir, { fs: noLinks }),
+      log: false,
+      signals: false,
+    });
+    open.push(chp);
+    return chp;
+  }
+
+  it('takes a free lock by exclusive create, and releases it', () => {
+    const dir = tempDir();
+    const chp = openWithoutLinks(dir);
+    expect(readLock(dir).pid).toBe(process.pid);
+    expect(readdirSync(dir)).toEqual(['job.lock']);
+    chp.close();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('garbage older than 2 s is taken over; fresh garbage only once it is 2 s old', () => {
+    const dir = tempDir();
+    const lock = join(dir, 'job.lock');
+    writeFileSync(lock, '{"pid":');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock, old, old);
+    openWithoutLinks(dir).close();
+    expect(readdirSync(dir)).toEqual([]);
+
+    writeFileSync(lock, '');
+    const started = Date.now();
+    openWithoutLinks(dir);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900); // a lower bound: never flaky
+    expect(readLock(dir).pid).toBe(process.pid);
+    expect(readdirSync(dir)).toEqual(['job.lock']);
   });
 });

@@ -5,7 +5,6 @@ import {
   fsyncSync,
   openSync,
   readdirSync,
-  readFileSync,
   renameSync,
   rmSync,
   writeSync,
@@ -13,7 +12,7 @@ import {
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { checkpointFile } from '../inspect.js';
-import { isProcessAlive } from '../lock.js';
+import { isProcessAlive, readLockOwner } from '../lock.js';
 import { defaultDir } from '../naming.js';
 
 export function folder(dir: string | undefined): string {
@@ -38,18 +37,11 @@ export function lockOf(file: string): string {
  * that is alive and not this process (a lock of another host cannot be judged from here).
  */
 export function holder(lock: string): number | undefined {
-  try {
-    const owner = JSON.parse(readFileSync(lock, 'utf8')) as { pid: unknown; host: unknown };
-    const { pid, host } = owner;
-    return typeof pid === 'number' &&
-      host === hostname() &&
-      pid !== process.pid &&
-      isProcessAlive(pid)
-      ? pid
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  // Read without blocking or following a link: a FIFO planted there must not hang us (#11.8).
+  const owner = readLockOwner(lock);
+  if (owner === undefined) return undefined;
+  const { pid, host } = owner;
+  return host === hostname() && pid !== process.pid && isProcessAlive(pid) ? pid : undefined;
 }
 
 export function removeFiles(files: string[]): string[] {

@@ -21,11 +21,17 @@ import { randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
 import { join } from 'node:path';
 import { type ByteSource, readHeader } from '../codec/container.js';
-import { CheckpointLockedError, CorruptCheckpointError, StoreError } from '../errors.js';
+import {
+  CheckpointError,
+  CheckpointLockedError,
+  CorruptCheckpointError,
+  StoreError,
+} from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
-import { acquireFileLock, isProcessAlive } from '../lock.js';
+import { acquireFileLock, confirmFileLock, holdsFileLock, isProcessAlive } from '../lock.js';
 import { legacySafeFileName, safeFileName } from '../naming.js';
 import { formatWait, sleep } from './lease-wait.js';
+import { openRegularFile, readRegularFile, SAFE_READ_FLAGS } from './regular-file.js';
 import type {
   CheckpointJournal,
   CheckpointStore,
@@ -49,7 +55,9 @@ export type FileSystem = Pick<
   | 'readSync'
   | 'fstatSync'
   | 'mkdirSync'
->;
+> &
+  // Optional: lets the check before each save cost one lstat (#11.3).
+  Partial<Pick<typeof nodeFs, 'lstatSync'>>;
 
 export interface FileStoreOptions {
   /** File system to use; node:fs by default. */
@@ -69,11 +77,30 @@ const PROBE_FLAGS =
 
 /** Stores checkpoints as files in `dir` (created 0700 on first save; files are 0600). */
 export function fileStore(dir: string, options: FileStoreOptions = {}): CheckpointStore {
+  return createFileStore(dir, options, false);
+}
+
+/**
+ * The file store as the background thread builds it: it writes for a Checkpoint whose lock
+ * the main thread of this process holds, and refuses to write once that lock is gone.
+ */
+export function backgroundFileStore(dir: string): CheckpointStore {
+  return createFileStore(dir, {}, true);
+}
+
+function createFileStore(
+  dir: string,
+  options: FileStoreOptions,
+  background: boolean,
+): CheckpointStore {
   const fs = options.fs ?? nodeFs;
   const fileOf = (name: string) => join(dir, safeFileName(name) + EXTENSION);
+  const lockOf = (name: string) => join(dir, `${safeFileName(name)}.lock`);
   const generationPath = (file: string, index: number) => (index === 0 ? file : `${file}.${index}`);
 
-  function fail(action: string, name: string, where: string, err: unknown): StoreError {
+  function fail(action: string, name: string, where: string, err: unknown): CheckpointError {
+    // Ours already (a lock held by another process, a file that is not a checkpoint).
+    if (err instanceof CheckpointError) return err;
     const reason = err instanceof Error ? err.message : String(err);
     return new StoreError(`Cannot ${action} checkpoint "${name}" at ${where}: ${reason}`, {
       cause: err,
@@ -95,6 +122,20 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * Before writing into the folder (#11.3): true if this process took the lock of `name`
+   * again (its file was gone). Stores used without a lock (directly) are not checked.
+   */
+  function checkLock(name: string): boolean {
+    const path = lockOf(name);
+    if (!background && !holdsFileLock(path)) return false;
+    try {
+      return confirmFileLock(path, name, fs);
+    } catch (err) {
+      throw fail('lock', name, path, err);
     }
   }
 
@@ -237,16 +278,14 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
   const journal: CheckpointJournal = {
     read(name) {
       return journals(name).map(({ epoch, location }): StoredJournal => {
-        try {
-          return { epoch, location, bytes: fs.readFileSync(location) };
-        } catch (err) {
-          throw fail('read the journal of', name, location, err);
-        }
+        const failed = (err: unknown) => fail('read the journal of', name, location, err);
+        return { epoch, location, bytes: readRegularFile(location, location, failed, fs) };
       });
     },
     create(name, epoch) {
       const location = `${fileOf(name)}.journal-${epoch}`;
       try {
+        checkLock(name);
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
         const fd = fs.openSync(location, 'ax', 0o600);
         writeAll(fd, JOURNAL_MAGIC);
@@ -266,7 +305,7 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       let latest: number | undefined;
       for (const j of journals(name)) {
         try {
-          const fd = fs.openSync(j.location, 'r');
+          const fd = fs.openSync(j.location, SAFE_READ_FLAGS);
           try {
             latest = Math.max(latest ?? 0, fs.fstatSync(fd).mtimeMs);
           } finally {
@@ -283,16 +322,14 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
     // Without a custom fs the store can be rebuilt in the background thread, which then
     // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
     ...(options.fs === undefined
-      ? { target: { module: import.meta.url, name: 'fileStore', args: [dir] } }
+      ? { target: { module: import.meta.url, name: 'backgroundFileStore', args: [dir] } }
       : {}),
     locate: fileOf,
     generations,
+    checkLock,
     read(name, generation) {
-      try {
-        return fs.readFileSync(generation.location);
-      } catch (err) {
-        throw fail('read', name, generation.location, err);
-      }
+      const where = generation.location;
+      return readRegularFile(where, where, (err) => fail('read', name, where, err), fs);
     },
     open(name, generation) {
       const where = generation.location;
@@ -309,6 +346,8 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
         fs.fsyncSync(fd);
         fs.closeSync(fd);
         fd = undefined;
+        // Last moment before the new file becomes visible: is this folder still ours?
+        checkLock(name);
         publish(name, file, temp, keep);
         syncDir();
       } catch (err) {
@@ -318,6 +357,7 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       }
     },
     remove(name) {
+      checkLock(name);
       const all = [...generations(name), ...journals(name)];
       try {
         for (const g of all) fs.unlinkSync(g.location);
@@ -327,6 +367,7 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       }
     },
     moveAside(name, tag) {
+      checkLock(name);
       const moved: string[] = [];
       try {
         for (const g of generations(name)) {
@@ -346,16 +387,17 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
       return moved;
     },
     lock(name, { wait = 0, notice } = {}) {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const path = join(dir, `${safeFileName(name)}.lock`);
+      const path = lockOf(name);
       // Option lockWait: wait for a live holder to let go (#14.3); a dead one is taken over.
       const deadline = Date.now() + wait;
       for (let noticed = false; ; noticed = true) {
         try {
+          fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
           return acquireFileLock(path, name, fs);
         } catch (err) {
           const left = deadline - Date.now();
-          if (!(err instanceof CheckpointLockedError) || left <= 0) throw err;
+          if (!(err instanceof CheckpointLockedError) || left <= 0)
+            throw fail('lock', name, path, err);
           if (!noticed) {
             notice?.(
               `"${name}" is locked by pid ${err.pid}@${err.host}: waiting up to ${formatWait(wait)} for it to let go (${path})`,
@@ -367,17 +409,27 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
     },
     cleanup(name) {
       // Exactly this name's leftovers: `<name>.ckpt.tmp-<pid>-<hex>` (a save),
-      // `<name>.ckpt.1.tmp-<pid>` (a staged generation), `<name>.lock.tmp-<pid>-<hex>` and
-      // `<name>.lock.stale-<pid>` (a lock being taken), not those of a name that extends it.
+      // `<name>.ckpt.1.tmp-<pid>` (a staged generation), `<name>.lock.tmp-<pid>-<hex>`,
+      // `<name>.lock.stale-<pid>` and `<name>.lock.takeover-<id>….tmp-<pid>-<hex>` (a lock
+      // being taken), not those of a name that extends it.
       const base = escapeRegExp(safeFileName(name));
       const leftover = new RegExp(
-        `^${base}(?:\\.ckpt(?:\\.1)?\\.tmp-(\\d+)(?:-[0-9a-f]+)?|\\.lock\\.(?:tmp|stale)-(\\d+)(?:-[0-9a-f]+)?)$`,
+        `^${base}(?:\\.ckpt(?:\\.1)?\\.tmp-(\\d+)(?:-[0-9a-f]+)?|\\.lock(?:\\.takeover-[0-9a-f]{16})*\\.(?:tmp|stale)-(\\d+)(?:-[0-9a-f]+)?)$`,
       );
-      for (const entry of listDir()) {
+      // Takeover markers of a process killed while taking the lock over: the lock they were
+      // for was replaced since (this process holds it now), so none is in use any more.
+      const marker = new RegExp(`^${base}\\.lock(?:\\.takeover-[0-9a-f]{16})+$`);
+      let entries: string[];
+      try {
+        entries = listDir();
+      } catch (err) {
+        throw fail('clean up', name, dir, err);
+      }
+      for (const entry of entries) {
         const match = leftover.exec(entry);
-        if (match === null) continue;
-        const pid = Number(match[1] ?? match[2]);
-        if (pid === process.pid || !isProcessAlive(pid)) {
+        const pid = match === null ? undefined : Number(match[1] ?? match[2]);
+        const dead = pid !== undefined && (pid === process.pid || !isProcessAlive(pid));
+        if (dead || (marker.test(entry) && holdsFileLock(lockOf(name)))) {
           ignoreErrors(() => fs.unlinkSync(join(dir, entry)));
         }
       }
@@ -439,14 +491,7 @@ export function openFileSource(
   fail: (err: unknown) => Error,
   fs: Pick<FileSystem, 'openSync' | 'fstatSync' | 'readSync' | 'closeSync'> = nodeFs,
 ): ByteSource & { close(): void } {
-  let fd: number;
-  let size: number;
-  try {
-    fd = fs.openSync(path, 'r');
-    size = fs.fstatSync(fd).size;
-  } catch (err) {
-    throw fail(err);
-  }
+  const { fd, size } = openRegularFile(path, where, fail, fs);
   return {
     size,
     read(into, position) {

@@ -102,6 +102,12 @@ export interface CheckpointStore {
    * when another live process holds it. Stores without locks omit it.
    */
   lock?(name: string, options?: LockOptions): () => void;
+  /**
+   * Before a save: checks that this process still holds the lock of `name`, and takes it
+   * again if its file is gone (its folder was deleted or replaced) while nobody else holds
+   * it; true then. Throws CheckpointLockedError if another process holds it now. Optional.
+   */
+  checkLock?(name: string): boolean;
   /** Removes what a crashed writer of `name` may have left (temp files). */
   cleanup?(name: string): void;
 }
