@@ -16,7 +16,7 @@ export interface OnceOptions {
   retries?: number;
   /** Delay before the first retry in ms, doubled for each next one (with jitter, at most 60 s). Default: the checkpoint's `retryDelay` (1000). */
   retryDelay?: number;
-  /** Default: the checkpoint's `durable` (`'batched'`). */
+  /** Default: the checkpoint's `durable` (`'step'`). */
   durable?: Durability;
 }
 

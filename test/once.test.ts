@@ -190,14 +190,21 @@ describe('once()', () => {
     expect(records(dir, journals(dir)[0]!)).toEqual(['s']);
   });
 
-  it("durable 'batched': once() resolves first; flush() or batchDelay writes the record", async () => {
+  it("by default (durable 'step', #11.6b) a resolved once() is already on disk", async () => {
     const dir = tempDir();
     const chp = checkpoint(dir, { batchDelay: '1h' });
+    await chp.once('d', () => 1);
+    expect(records(dir, journals(dir)[0]!)).toEqual(['d']);
+  });
+
+  it("durable 'batched': once() resolves first; flush() or batchDelay writes the record", async () => {
+    const dir = tempDir();
+    const chp = checkpoint(dir, { durable: 'batched', batchDelay: '1h' });
     await chp.once('b1', () => 1);
     expect(journals(dir)).toEqual([]);
     await chp.flush();
     expect(records(dir, journals(dir)[0]!)).toEqual(['b1']);
-    const quick = checkpoint(tempDir(), { name: 'quick', batchDelay: 20 });
+    const quick = checkpoint(tempDir(), { name: 'quick', durable: 'batched', batchDelay: 20 });
     await quick.once('b2', () => 2);
     await new Promise((r) => setTimeout(r, 300));
     const quickDir = quick.location.replace(/quick\.ckpt$/, '');
@@ -206,7 +213,7 @@ describe('once()', () => {
 
   it('close() writes batched records; the next run has them', async () => {
     const dir = tempDir();
-    let chp = checkpoint(dir, { batchDelay: '1h' });
+    let chp = checkpoint(dir, { durable: 'batched', batchDelay: '1h' });
     await chp.once('c', () => 'v');
     chp = reopen(chp, dir);
     let called = false;
@@ -333,7 +340,11 @@ describe('once()', () => {
         close() {},
       }),
     };
-    const chp = checkpoint(dir, { store: { ...files, journal }, batchDelay: 1 });
+    const chp = checkpoint(dir, {
+      store: { ...files, journal },
+      durable: 'batched',
+      batchDelay: 1,
+    });
     await chp.once('a', () => 1);
     await new Promise((r) => setTimeout(r, 50));
     expect(() => chp.close()).toThrow(
