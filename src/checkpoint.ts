@@ -433,12 +433,25 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       failed: () => this.#retireJournal(),
       idle: () => this.#closeRetired(),
     });
-    this.#steps = new Steps(records, writer, {
-      durable: this.#options.durable,
-      retries: this.#options.retries,
-      retryDelay: this.#options.retryDelayMs,
-    });
-    this.#removeSignalFlush = this.#background?.onSignalFlush(() => writer.flushSync());
+    const background = this.#background;
+    const gate = background && {
+      get closed() {
+        return background.stopping;
+      },
+      changed: () => background.stepsChanged(),
+    };
+    const steps = new Steps(
+      records,
+      writer,
+      {
+        durable: this.#options.durable,
+        retries: this.#options.retries,
+        retryDelay: this.#options.retryDelayMs,
+      },
+      gate,
+    );
+    this.#steps = steps;
+    this.#removeSignalFlush = background?.addSteps(steps);
     return this.#steps;
   }
 
