@@ -102,6 +102,10 @@ export class JournalWriter {
     this.#flushing ??= this.#flushLoop().finally(() => {
       this.#flushing = undefined;
       this.events.idle();
+      // #11.6c: a record queued by a callback of the last batch, after the loop's last look
+      // but before this runs, found #flushing still set; nothing else would ever write it
+      // (an awaited record has no timer), so its step would never settle.
+      if (this.#pending.length > 0) this.#kick();
     });
   }
 

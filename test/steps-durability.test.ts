@@ -3,16 +3,19 @@
  * keeps every resolved result and ends the process with 128 + signal at once; on a full
  * disk every pending step settles with StoreError.
  */
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Checkpoint, fileStore, StoreError } from '../dist/index.js';
+import { JournalWriter } from '../dist/journal-writer.js';
 import { cleanedAfterEach } from './helpers.js';
 
-const { children, tempDir } = cleanedAfterEach('rs-steps-');
+const { children, open, tempDir } = cleanedAfterEach('rs-steps-');
 const servers: Server[] = [];
 afterEach(() => {
   for (const server of servers.splice(0)) {
@@ -123,4 +126,120 @@ describe('SIGTERM during a once() batch (#11.6a)', () => {
     expect(calls.size).toBe(ITEMS);
     expect([...calls].filter(([, n]) => n !== 1)).toEqual([]);
   }, 60_000);
+});
+
+describe('durable steps on a full disk (#11.6c)', () => {
+  const mounted: string[] = [];
+  afterEach(() => {
+    for (const dir of mounted.splice(0)) {
+      execFileSync('umount', [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  /** A 1 MiB tmpfs, or undefined where this process may not mount one (not root). */
+  function smallDisk(): string | undefined {
+    const dir = mkdtempSync(join(tmpdir(), 'rs-steps-tmpfs-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { stdio: 'ignore' });
+    } catch {
+      rmSync(dir, { recursive: true, force: true });
+      return undefined;
+    }
+    mounted.push(dir);
+    return dir;
+  }
+
+  it('a step recorded from a callback of the batch that just landed or failed still settles', async () => {
+    for (const firstFails of [false, true]) {
+      let appends = 0;
+      const sink = {
+        async append() {
+          if (++appends === 1 && firstFails) throw new Error('ENOSPC: no space left on device');
+        },
+        appendSync() {},
+      };
+      const writer = new JournalWriter(() => sink, 100, { failed() {}, idle() {} });
+      const first = writer.add(new Uint8Array(8), true, () => {});
+      // Runs before the writer has noticed that its flush loop ended.
+      const next = () => writer.add(new Uint8Array(8), true, () => {});
+      const second = first.then(next, next);
+      const outcome = await Promise.race([
+        second.then(() => 'written'),
+        new Promise((r) => setTimeout(() => r('never settled'), 2000)),
+      ]);
+      expect({ firstFails, outcome, appends }).toEqual({
+        firstFails,
+        outcome: 'written',
+        appends: 2,
+      });
+      writer.close();
+    }
+  });
+
+  it('a Promise.all batch on a tmpfs that fills: every step settles, the rest with StoreError, exit 1', async (ctx) => {
+    const dir = smallDisk();
+    if (dir === undefined) return ctx.skip();
+    const { code, stdout, stderr } = await run('full-disk.mjs', [dir, '2000', '40000']).exited;
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      outcomes: Record<string, number>;
+      settleMs: number;
+    };
+    expect(code).toBe(1);
+    expect(stdout).not.toContain('finished');
+    expect(stderr).toContain('StoreError');
+    const { ok = 0, ...failed } = summary.outcomes;
+    expect(ok).toBeGreaterThan(0);
+    expect(failed).toEqual({ 'StoreError/CHECKPOINT_STORE': 2000 - ok });
+    // "Promptly": every step settled within a few seconds of the first failure.
+    expect(summary.settleMs).toBeLessThan(5000);
+  });
+
+  it('an injected journal whose appends fail after the first: every pending step rejects with StoreError', async () => {
+    const dir = tempDir();
+    const files = fileStore(dir);
+    let appends = 0;
+    const journal = {
+      ...files.journal!,
+      create(name: string, epoch: number) {
+        const file = files.journal!.create(name, epoch);
+        const full = () => {
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), {
+            code: 'ENOSPC',
+          });
+        };
+        return {
+          ...file,
+          async append(bytes: Uint8Array) {
+            if (++appends > 1) full();
+            return file.append(bytes);
+          },
+          appendSync: full,
+        };
+      },
+    };
+    const chp = new Checkpoint({
+      name: 'full',
+      store: { ...files, journal },
+      durable: 'step',
+      log: false,
+    });
+    open.push(chp);
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 500 }, (_, i) =>
+        chp.once(`k${i}`, () => new Promise((r) => setTimeout(() => r(i), i % 25))),
+      ),
+    );
+    const failed = outcomes.filter((o) => o.status === 'rejected');
+    expect(outcomes.length - failed.length).toBeGreaterThan(0);
+    expect(failed.length).toBeGreaterThan(400);
+    for (const { reason } of failed) {
+      expect(reason).toBeInstanceOf(StoreError);
+      expect((reason as StoreError).code).toBe('CHECKPOINT_STORE');
+      expect((reason as StoreError).message).toBe(
+        'Cannot append to the step journal: ENOSPC: no space left on device, write',
+      );
+    }
+    expect(chp.stats()).toEqual({ done: outcomes.length - failed.length, failed: 0, pending: 0 });
+  });
 });
