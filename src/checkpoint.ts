@@ -552,7 +552,15 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
 
   #applyTracked(name: string, obj: Trackable): void {
     if (!Object.hasOwn(this.#pendingTracked, name)) return;
-    obj.setState(this.#pendingTracked[name]);
+    // #14.1: a setState that draws numbers (synaptic's fromJSON builds neurons with random
+    // biases) must not shift the restored stream, whether it runs in restore() or in a
+    // track() after it: the generator is put back as it was, as if restored last.
+    const random = this.random.getState();
+    try {
+      obj.setState(this.#pendingTracked[name]);
+    } finally {
+      this.random.setState(random);
+    }
     delete this.#pendingTracked[name];
   }
 
