@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   Checkpoint,
+  CheckpointClosedError,
   CheckpointError,
   type CheckpointOptions,
   fileStore,
@@ -361,7 +362,7 @@ describe('once()', () => {
     chp.close();
     release();
     await expect(running).rejects.toThrow(
-      new CheckpointError('The checkpoint is closed: the step was not recorded'),
+      new CheckpointClosedError('The checkpoint is closed: the step was not recorded'),
     );
     expect(journals(dir)).toEqual([]);
   });
@@ -457,7 +458,9 @@ describe('once()', () => {
     expect(chp.stats()).toEqual({ done: 0, failed: 0, pending: 0 });
     chp.close();
     await expect(chp.once('k', () => 1)).rejects.toThrow(
-      new CheckpointError('Checkpoint "batch" is closed: once() cannot record'),
+      new CheckpointClosedError(
+        'Checkpoint "batch" is closed, so once() cannot run: it no longer owns its files. Open a new Checkpoint with the same name to continue from what it saved',
+      ),
     );
   });
 });
