@@ -139,7 +139,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   #folds: number[] = [];
   /** Folds handed to the background writer, applied once their write has landed. */
   #pendingFolds: { seq: number; from: number }[] = [];
-  #removeSignalFlush: (() => void) | undefined;
+  #unwatchSteps: (() => void) | undefined;
 
   constructor(options?: CheckpointOptions) {
     this.#options = resolveOptions(options);
@@ -364,7 +364,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     this.#uninstallMathRandom?.();
     this.#uninstallMathRandom = undefined;
     this.#stopSignals?.();
-    this.#removeSignalFlush?.();
+    this.#unwatchSteps?.();
     let journalError: unknown;
     try {
       this.#steps?.writer.close();
@@ -498,7 +498,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       gate,
     );
     this.#steps = steps;
-    this.#removeSignalFlush = background?.addSteps(steps);
+    this.#unwatchSteps = background?.addSteps(steps);
     return this.#steps;
   }
 
