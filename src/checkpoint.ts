@@ -10,7 +10,13 @@ import {
   unpackCheckpoint,
 } from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
-import { CheckpointError, CorruptCheckpointError, VersionMismatchError } from './errors.js';
+import {
+  CheckpointClosedError,
+  CheckpointError,
+  CorruptCheckpointError,
+  SerializationError,
+  VersionMismatchError,
+} from './errors.js';
 import { parseJournal, type StepRecord } from './journal.js';
 import { JournalWriter } from './journal-writer.js';
 import { canonicalKey, hashKey } from './key.js';
@@ -125,6 +131,8 @@ export class Checkpoint<T extends object = object> {
   /** The saved steps of the snapshot `restore()` loaded, until `#steps` takes them. */
   #savedSteps: SavedSteps | undefined;
   #restoreCalled = false;
+  /** True once restore() returned the live state: a second call would drop its changes. */
+  #restoreReturned = false;
   /** A snapshot loaded by `once()` before `restore()` was called, kept for it (null: none). */
   #loadedEarly: { meta: CheckpointMeta; envelope: Envelope } | null | undefined;
   /** Journal that new step records go to, and its number. */
@@ -136,7 +144,7 @@ export class Checkpoint<T extends object = object> {
   #folds: number[] = [];
   /** Folds handed to the background writer, applied once their write has landed. */
   #pendingFolds: { seq: number; from: number }[] = [];
-  #removeSignalFlush: (() => void) | undefined;
+  #unwatchSteps: (() => void) | undefined;
 
   constructor(options?: CheckpointOptions) {
     this.#options = resolveOptions(options);
@@ -177,6 +185,8 @@ export class Checkpoint<T extends object = object> {
       writers.add(this.#writer.pending);
     }
     this.#arm();
+    // The first sync() takes its slow path once, to say if there is no state (#14.4).
+    Atomics.compareExchange(this.#due, 0, 0, CHECK_STATE);
     if (this.#options.signals) {
       this.#stopSignals = this.#background.onSignal(Checkpoint.#signalHandler(new WeakRef(this)));
     }
@@ -202,13 +212,29 @@ export class Checkpoint<T extends object = object> {
   /**
    * Returns the saved state (keys missing from it filled from `initial`), or `initial`
    * itself when nothing valid is saved. The returned object is the tracked state: later
-   * `save()`/`sync()` calls store it.
+   * `save()`/`sync()` calls store it. Call it once per checkpoint: a second call throws a
+   * `TypeError` (it would drop the live state's unsaved changes).
    *
    * Its type is inferred from `initial` unless the class was given one (`Checkpoint<State>`),
    * which then wins, so `restore({ items: [] })` gives `State['items']`, not `never[]` (#12.2).
    */
   restore<S extends T>(initial: S): object extends T ? S : T;
   restore(initial: T): T {
+    if (this.#options.enabled) {
+      this.#throwIfClosed('restore');
+      // #14.4: a second restore() would reload the last save over the live state's changes.
+      if (this.#restoreReturned) {
+        throw new TypeError(
+          `restore() was already called on checkpoint "${this.name}": keep using the object it returned (it is the live state); to replace the state, pass the new object to save(state) or sync(state)`,
+        );
+      }
+    }
+    const state = this.#restoreFirst(initial);
+    this.#restoreReturned = true;
+    return state;
+  }
+
+  #restoreFirst(initial: T): T {
     if (typeof initial !== 'object' || initial === null) {
       throw new TypeError(
         `Expected \`initial\` to be an object, got \`${String(initial)}\` (${initial === null ? 'null' : typeof initial})`,
@@ -259,15 +285,18 @@ export class Checkpoint<T extends object = object> {
   save(state?: T): void {
     if (state !== undefined) this.#state = state;
     if (!this.#options.enabled) return;
-    if (this.#closed) {
-      throw new CheckpointError(`Checkpoint "${this.name}" is closed: it no longer owns its files`);
+    this.#throwIfClosed('save');
+    try {
+      this.#write(true, 'save');
+    } catch (err) {
+      throw fromCaller(err, Checkpoint.prototype.save);
     }
-    this.#write(true);
   }
 
   /**
    * Writes the state if `interval` has passed since the last write (or since creation);
-   * otherwise returns at once (a memory load, no clock read). True if it saved.
+   * otherwise returns at once (a memory load, no clock read). True if it saved. Throws, like
+   * `save()`, when there is no state yet (no `restore()` and no `state` argument).
    */
   sync(state?: T): boolean {
     if (state !== undefined) this.#state = state;
@@ -276,17 +305,34 @@ export class Checkpoint<T extends object = object> {
   }
 
   #syncDue(): boolean {
+    if (!this.#options.enabled) return false;
     // Closed: the lock is released, so nothing may be written any more.
-    if (!this.#options.enabled || this.#closed) return false;
+    this.#throwIfClosed('sync');
+    // The flag was raised at creation only to look at the state once (#14.4): not due yet.
+    if (Atomics.compareExchange(this.#due, 0, CHECK_STATE, 0) === CHECK_STATE) {
+      if (this.#state === undefined) throw nothingToSave('sync');
+      return false;
+    }
     const background = this.#background!;
     if (background.pendingSignal !== 0) {
       background.handleSignal();
       return false;
     }
     this.#throwWriterError();
-    if (this.#state === undefined) return false;
-    this.#write(false);
+    try {
+      this.#write(false, 'sync');
+    } catch (err) {
+      throw fromCaller(err, Checkpoint.prototype.sync);
+    }
     return true;
+  }
+
+  // #14.4: every use of a closed checkpoint says so, with what to do instead.
+  #throwIfClosed(method: string): void {
+    if (!this.#closed) return;
+    throw new CheckpointClosedError(
+      `Checkpoint "${this.name}" is closed, so ${method}() cannot run: it no longer owns its files. Open a new Checkpoint with the same name to continue from what it saved`,
+    );
   }
 
   /** Resolves when every started save is durable; rejects with the error of a failed one. */
@@ -304,6 +350,7 @@ export class Checkpoint<T extends object = object> {
   /** Deletes this checkpoint, every generation of it. */
   clear(): void {
     if (!this.#options.enabled) return;
+    this.#throwIfClosed('clear');
     this.#store.remove(this.name);
     this.#loops.loops.clear();
     this.#steps?.writer.discard();
@@ -329,7 +376,7 @@ export class Checkpoint<T extends object = object> {
     this.#uninstallMathRandom?.();
     this.#uninstallMathRandom = undefined;
     this.#stopSignals?.();
-    this.#removeSignalFlush?.();
+    this.#unwatchSteps?.();
     let journalError: unknown;
     try {
       this.#steps?.writer.close();
@@ -339,6 +386,8 @@ export class Checkpoint<T extends object = object> {
     this.#retireJournal();
     this.#closeRetired();
     if (this.#background !== undefined) this.#background.disarm(this.#timerId);
+    // The next sync() takes its slow path, which says the checkpoint is closed.
+    Atomics.store(this.#due, 0, 1);
     if (this.#writer !== undefined) {
       if (!this.#writer.close()) {
         this.#notice(`a save of "${this.name}" was still being written when it closed`);
@@ -376,9 +425,7 @@ export class Checkpoint<T extends object = object> {
       }
       const checked = resolveStepOptions(options ?? {}, 'options.');
       if (!this.#options.enabled) return Promise.resolve().then(fn);
-      if (this.#closed) {
-        throw new CheckpointError(`Checkpoint "${this.name}" is closed: once() cannot record`);
-      }
+      this.#throwIfClosed('once');
       const steps = this.#stepsReady();
       steps.writer.takeError();
       return steps.once(key, fn, checked);
@@ -445,12 +492,25 @@ export class Checkpoint<T extends object = object> {
       failed: () => this.#retireJournal(),
       idle: () => this.#closeRetired(),
     });
-    this.#steps = new Steps(records, writer, {
-      durable: this.#options.durable,
-      retries: this.#options.retries,
-      retryDelay: this.#options.retryDelayMs,
-    });
-    this.#removeSignalFlush = this.#background?.onSignalFlush(() => writer.flushSync());
+    const background = this.#background;
+    const gate = background && {
+      get closed() {
+        return background.stopping;
+      },
+      changed: () => background.stepsChanged(),
+    };
+    const steps = new Steps(
+      records,
+      writer,
+      {
+        durable: this.#options.durable,
+        retries: this.#options.retries,
+        retryDelay: this.#options.retryDelayMs,
+      },
+      gate,
+    );
+    this.#steps = steps;
+    this.#unwatchSteps = background?.addSteps(steps);
     return this.#steps;
   }
 
@@ -519,6 +579,7 @@ export class Checkpoint<T extends object = object> {
    * between runs. `break` or an exception leave the current item not done.
    */
   range(start: number, end?: number, step?: number): Iterable<number> {
+    if (this.#options.enabled) this.#throwIfClosed('range');
     return rangeLoop(this.#loops, this.range, start, end, step);
   }
 
@@ -531,6 +592,7 @@ export class Checkpoint<T extends object = object> {
   each<I>(items: Iterable<I>): Iterable<I>;
   each<I>(items: AsyncIterable<I>): AsyncIterable<I>;
   each<I>(items: Iterable<I> | AsyncIterable<I>): Iterable<I> | AsyncIterable<I> {
+    if (this.#options.enabled) this.#throwIfClosed('each');
     return eachLoop(this.#loops, this.each, items);
   }
 
@@ -545,13 +607,22 @@ export class Checkpoint<T extends object = object> {
     if (typeof obj?.getState !== 'function' || typeof obj.setState !== 'function') {
       throw new TypeError('Expected `obj` to have getState() and setState(state) methods');
     }
+    if (this.#options.enabled) this.#throwIfClosed('track');
     this.#tracked.set(name, obj);
     this.#applyTracked(name, obj);
   }
 
   #applyTracked(name: string, obj: Trackable): void {
     if (!Object.hasOwn(this.#pendingTracked, name)) return;
-    obj.setState(this.#pendingTracked[name]);
+    // #14.1: a setState that draws numbers (synaptic's fromJSON builds neurons with random
+    // biases) must not shift the restored stream, whether it runs in restore() or in a
+    // track() after it: the generator is put back as it was, as if restored last.
+    const random = this.random.getState();
+    try {
+      obj.setState(this.#pendingTracked[name]);
+    } finally {
+      this.random.setState(random);
+    }
     delete this.#pendingTracked[name];
   }
 
@@ -587,12 +658,8 @@ export class Checkpoint<T extends object = object> {
   }
 
   /** Snapshots the state and writes it: in the background unless `durable`, or without a writer. */
-  #write(durable: boolean): void {
-    if (this.#state === undefined) {
-      throw new TypeError(
-        'Nothing to save: call restore(initial) first, or pass the state to save(state)',
-      );
-    }
+  #write(durable: boolean, method = 'save'): void {
+    if (this.#state === undefined) throw nothingToSave(method);
     if (!durable) this.#throwWriterError();
     // The folder may have been deleted or replaced under us (#11.3): never write into one
     // another process owns; take the lock again if its file is gone.
@@ -799,6 +866,25 @@ export class Checkpoint<T extends object = object> {
 function describeOwner(name: unknown, key: unknown): string {
   const text = (v: unknown) => printable(typeof v === 'string' ? v : String(v));
   return key === undefined ? `"${text(name)}"` : `"${text(name)}" key ${text(key)}`;
+}
+
+/** Value of the due flag that makes the first sync() look at the state (never due by itself). */
+const CHECK_STATE = 2;
+
+function nothingToSave(method: string): TypeError {
+  return new TypeError(
+    `Nothing to save: call restore(initial) first, or pass the state to ${method}(state)`,
+  );
+}
+
+/**
+ * #14.4: a SerializationError thrown deep in the encoder shows, with Node's 10 stack frames,
+ * only encoder frames; its stack is taken again at the public method, so it starts at the
+ * user's own line.
+ */
+function fromCaller(err: unknown, entry: (...args: never[]) => unknown): unknown {
+  if (err instanceof SerializationError) Error.captureStackTrace(err, entry);
+  return err;
 }
 
 /** `20260102T000001000Z`: a time for file names. */

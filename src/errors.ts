@@ -54,6 +54,14 @@ export class VersionMismatchError extends CheckpointError {
   override readonly code = 'CHECKPOINT_VERSION';
 }
 
+/**
+ * The checkpoint was closed: it no longer owns its files, so it neither reads nor writes
+ * them. Open a new `Checkpoint` with the same name to continue from what it saved.
+ */
+export class CheckpointClosedError extends CheckpointError {
+  override readonly code = 'CHECKPOINT_CLOSED';
+}
+
 /** The file was written by a newer format version than this library reads. */
 export class UnsupportedFormatError extends CheckpointError {
   override readonly code = 'CHECKPOINT_FORMAT';

@@ -2,6 +2,7 @@ export { Checkpoint, type CheckpointInfo, type Trackable } from './checkpoint.js
 export { registerClass } from './codec/classes.js';
 export type { Compression } from './codec/compression.js';
 export {
+  CheckpointClosedError,
   CheckpointError,
   CheckpointLockedError,
   CorruptCheckpointError,

@@ -3,7 +3,7 @@
  * is in flight, then all of them go in the next one, so many steps share each flush. Urgent
  * records (durable: 'step') start a flush at once; others wait at most `delayMs`.
  */
-import { CheckpointError, StoreError } from './errors.js';
+import { CheckpointClosedError, CheckpointError, StoreError } from './errors.js';
 import { onExit } from './hooks/exit.js';
 
 /** Where a batch of records goes: a journal file, or a snapshot save for stores without one. */
@@ -66,7 +66,7 @@ export class JournalWriter {
     if (this.#closed) {
       lost();
       return Promise.reject(
-        new CheckpointError('The checkpoint is closed: the step was not recorded'),
+        new CheckpointClosedError('The checkpoint is closed: the step was not recorded'),
       );
     }
     const done = new Promise<void>((resolve, reject) =>
@@ -102,6 +102,10 @@ export class JournalWriter {
     this.#flushing ??= this.#flushLoop().finally(() => {
       this.#flushing = undefined;
       this.events.idle();
+      // #11.6c: a record queued by a callback of the last batch, after the loop's last look
+      // but before this runs, found #flushing still set; nothing else would ever write it
+      // (an awaited record has no timer), so its step would never settle.
+      if (this.#pending.length > 0) this.#kick();
     });
   }
 

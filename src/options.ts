@@ -69,9 +69,10 @@ export interface CheckpointOptions {
   progress?: boolean;
   /**
    * When `once()` resolves: `'step'` after its result is on disk (steps finishing together
-   * share one flush), `'batched'` at once, the result being flushed within `batchDelay`
-   * (a crash may then lose that long of results, which run again).
-   * @default 'batched'
+   * share one flush), so a resolved step is never paid for again, even after a SIGKILL or a
+   * power loss; `'batched'` at once, the result being flushed within `batchDelay` (faster;
+   * a crash may then lose that long of results, which run again).
+   * @default 'step'
    */
   durable?: 'step' | 'batched';
   /**
@@ -323,7 +324,7 @@ export function resolveOptions(
     version,
     migrate: options.migrate,
     onVersionMismatch,
-    durable: steps.durable ?? 'batched',
+    durable: steps.durable ?? 'step', // #11.6b
     batchDelayMs: parseDuration(options.batchDelay ?? 100, 'batchDelay'),
     lockWaitMs:
       options.lockWait === undefined ? undefined : parseDuration(options.lockWait, 'lockWait'),

@@ -16,7 +16,7 @@ export interface OnceOptions {
   retries?: number;
   /** Delay before the first retry in ms, doubled for each next one (with jitter, at most 60 s). Default: the checkpoint's `retryDelay` (1000). */
   retryDelay?: number;
-  /** Default: the checkpoint's `durable` (`'batched'`). */
+  /** Default: the checkpoint's `durable` (`'step'`). */
   durable?: Durability;
 }
 
@@ -32,16 +32,32 @@ export interface StepStats {
 
 const MAX_RETRY_DELAY = 60_000;
 
+/**
+ * How steps hear that a signal is ending the process (#11.6a): from then on no new call
+ * starts (a retry is one), and each result is on disk before its once() resolves.
+ */
+export interface StepGate {
+  /** True once a signal is ending the process. */
+  readonly closed: boolean;
+  /** Told when a step stops running, and when a call is held at the closed gate. */
+  changed(): void;
+}
+
+const OPEN: StepGate = { closed: false, changed() {} };
+
 export class Steps {
   /** Every key's last outcome: what a save folds into the snapshot. */
   readonly records: Map<string, StepRecord>;
   readonly #running = new Map<string, Promise<unknown>>();
   #done = 0;
+  #busy = 0;
+  #held = false;
 
   constructor(
     records: Map<string, StepRecord>,
     readonly writer: JournalWriter,
     readonly defaults: Required<OnceOptions>,
+    readonly gate: StepGate = OPEN,
   ) {
     this.records = records;
     for (const r of records.values()) if (r.ok) this.#done++;
@@ -53,6 +69,7 @@ export class Steps {
     // The same key already running: share its execution, never run it twice at once.
     const running = this.#running.get(key);
     if (running !== undefined) return running as Promise<R>;
+    if (this.gate.closed) return this.#hold();
     const run = this.#run(key, fn, { ...this.defaults, ...options }, recorded?.attempts ?? 0);
     this.#running.set(key, run);
     const forget = () => this.#running.delete(key);
@@ -67,30 +84,57 @@ export class Steps {
     earlierAttempts: number,
   ): Promise<R> {
     for (let attempt = 0; ; attempt++) {
-      let value: R;
-      try {
-        value = await fn();
-      } catch (err) {
-        if (attempt < options.retries) {
-          await sleep(backoff(options.retryDelay, attempt));
-          continue;
-        }
-        const error = describe(err);
-        await this.#record(
-          { key, ok: false, error, attempts: earlierAttempts + attempt + 1 },
-          options.durable,
-        );
-        throw err;
+      if (attempt > 0) {
+        await sleep(backoff(options.retryDelay, attempt - 1));
+        if (this.gate.closed) return this.#hold();
       }
-      await this.#record(
-        { key, ok: true, value, attempts: earlierAttempts + attempt + 1 },
-        options.durable,
-      );
-      return value;
+      const attempts = earlierAttempts + attempt + 1;
+      this.#busy++;
+      try {
+        let value: R;
+        try {
+          value = await fn();
+        } catch (err) {
+          if (attempt < options.retries) continue; // not busy while it waits to retry
+          await this.#record({ key, ok: false, error: describe(err), attempts }, options.durable);
+          throw err;
+        }
+        await this.#record({ key, ok: true, value, attempts }, options.durable);
+        return value;
+      } finally {
+        this.#busy--;
+        this.gate.changed();
+      }
     }
   }
 
-  async #record(record: StepRecord, durable: Durability): Promise<void> {
+  /** Writes the finished records now, blocking (a signal arrived). */
+  flush(): void {
+    this.writer.flushSync();
+  }
+
+  /** Steps whose call or record is under way. */
+  get busy(): number {
+    return this.#busy;
+  }
+
+  /** True once a call was held at the closed gate: its program waits for the exit. */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  // #11.6a: a call that must not start never settles; the process ends as the signal asked.
+  // Rejecting instead would let a Promise.all batch's catch run the program on (marking
+  // items failed, saving, even exiting 0) as if the signal had not come.
+  #hold<R>(): Promise<R> {
+    this.#held = true;
+    this.gate.changed();
+    return new Promise<R>(() => {});
+  }
+
+  async #record(record: StepRecord, asked: Durability): Promise<void> {
+    // After a signal every result is on disk before it is handed out (#11.6a).
+    const durable = this.gate.closed ? 'step' : asked;
     let bytes: Uint8Array;
     try {
       bytes = encodeRecord(record);

@@ -7,7 +7,7 @@ import { packCheckpoint } from '../dist/codec/container.js';
 import { encodeState } from '../dist/codec/serializer.js';
 import {
   Checkpoint,
-  CheckpointError,
+  CheckpointClosedError,
   type CheckpointOptions,
   CorruptCheckpointError,
   memoryStore,
@@ -251,15 +251,18 @@ describe('save and sync', () => {
     expect(chp.info?.saves).toBe(1);
   });
 
-  test('after close(), sync() does nothing and save() says the checkpoint is closed', () => {
+  // #14.4 changed this: sync() after close() returned false, silently.
+  test('after close(), sync() and save() say the checkpoint is closed and write nothing', () => {
     const store = memoryStore();
     const chp = checkpoint({ name: 'closed', store, interval: 0 });
     chp.restore({ a: 1 });
     chp.close();
-    expect(chp.sync()).toBe(false);
-    expect(() => chp.save()).toThrow(
-      new CheckpointError('Checkpoint "closed" is closed: it no longer owns its files'),
-    );
+    const closed = (method: string) =>
+      new CheckpointClosedError(
+        `Checkpoint "closed" is closed, so ${method}() cannot run: it no longer owns its files. Open a new Checkpoint with the same name to continue from what it saved`,
+      );
+    expect(() => chp.sync()).toThrow(closed('sync'));
+    expect(() => chp.save()).toThrow(closed('save'));
     expect(store.generations('closed')).toEqual([]);
   });
 

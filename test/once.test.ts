@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   Checkpoint,
+  CheckpointClosedError,
   CheckpointError,
   type CheckpointOptions,
   fileStore,
@@ -190,14 +191,21 @@ describe('once()', () => {
     expect(records(dir, journals(dir)[0]!)).toEqual(['s']);
   });
 
-  it("durable 'batched': once() resolves first; flush() or batchDelay writes the record", async () => {
+  it("by default (durable 'step', #11.6b) a resolved once() is already on disk", async () => {
     const dir = tempDir();
     const chp = checkpoint(dir, { batchDelay: '1h' });
+    await chp.once('d', () => 1);
+    expect(records(dir, journals(dir)[0]!)).toEqual(['d']);
+  });
+
+  it("durable 'batched': once() resolves first; flush() or batchDelay writes the record", async () => {
+    const dir = tempDir();
+    const chp = checkpoint(dir, { durable: 'batched', batchDelay: '1h' });
     await chp.once('b1', () => 1);
     expect(journals(dir)).toEqual([]);
     await chp.flush();
     expect(records(dir, journals(dir)[0]!)).toEqual(['b1']);
-    const quick = checkpoint(tempDir(), { name: 'quick', batchDelay: 20 });
+    const quick = checkpoint(tempDir(), { name: 'quick', durable: 'batched', batchDelay: 20 });
     await quick.once('b2', () => 2);
     await new Promise((r) => setTimeout(r, 300));
     const quickDir = quick.location.replace(/quick\.ckpt$/, '');
@@ -206,7 +214,7 @@ describe('once()', () => {
 
   it('close() writes batched records; the next run has them', async () => {
     const dir = tempDir();
-    let chp = checkpoint(dir, { batchDelay: '1h' });
+    let chp = checkpoint(dir, { durable: 'batched', batchDelay: '1h' });
     await chp.once('c', () => 'v');
     chp = reopen(chp, dir);
     let called = false;
@@ -333,7 +341,11 @@ describe('once()', () => {
         close() {},
       }),
     };
-    const chp = checkpoint(dir, { store: { ...files, journal }, batchDelay: 1 });
+    const chp = checkpoint(dir, {
+      store: { ...files, journal },
+      durable: 'batched',
+      batchDelay: 1,
+    });
     await chp.once('a', () => 1);
     await new Promise((r) => setTimeout(r, 50));
     expect(() => chp.close()).toThrow(
@@ -350,7 +362,7 @@ describe('once()', () => {
     chp.close();
     release();
     await expect(running).rejects.toThrow(
-      new CheckpointError('The checkpoint is closed: the step was not recorded'),
+      new CheckpointClosedError('The checkpoint is closed: the step was not recorded'),
     );
     expect(journals(dir)).toEqual([]);
   });
@@ -446,7 +458,9 @@ describe('once()', () => {
     expect(chp.stats()).toEqual({ done: 0, failed: 0, pending: 0 });
     chp.close();
     await expect(chp.once('k', () => 1)).rejects.toThrow(
-      new CheckpointError('Checkpoint "batch" is closed: once() cannot record'),
+      new CheckpointClosedError(
+        'Checkpoint "batch" is closed, so once() cannot run: it no longer owns its files. Open a new Checkpoint with the same name to continue from what it saved',
+      ),
     );
   });
 });

@@ -24,6 +24,16 @@ import { rebuildError } from './writer.js';
 /** Called on the main thread when a signal arrives; returns once its state is saved. */
 export type SignalHandler = (signal: number) => void;
 
+/** The `once()` steps of an open checkpoint, as the exit on a signal sees them. */
+export interface SignalSteps {
+  /** Writes the finished records now, blocking. */
+  flush(): void;
+  /** Steps whose call or record is under way. */
+  readonly busy: number;
+  /** A call was held back because of the signal: its program waits for the exit. */
+  readonly held: boolean;
+}
+
 const SIGNAL_NAMES = Object.fromEntries(
   Object.entries(SIGNALS).map(([name, n]) => [n, name as SignalName]),
 ) as Record<number, SignalName>;
@@ -40,7 +50,7 @@ export class Background {
   readonly control = new Int32Array(new SharedArrayBuffer(Control.LENGTH * 4));
   readonly #worker: Worker;
   readonly #signalHandlers = new Set<SignalHandler>();
-  readonly #signalFlushes = new Set<() => void>();
+  readonly #steps = new Set<SignalSteps>();
   readonly #fallbackListeners = new Map<SignalName, () => void>();
   readonly #flags = new Map<number, Int32Array>();
   #nextId = 1;
@@ -268,20 +278,53 @@ export class Background {
   #onIdleSignal(signal: number): void {
     // Finished steps are consistent records whatever the state is doing: write them now,
     // before the process may end without reaching a step boundary.
-    for (const flush of this.#signalFlushes) {
+    for (const steps of this.#steps) {
       try {
-        flush();
+        steps.flush();
       } catch (err) {
         process.stderr.write(`resumable-state: ${(err as Error).message}\n`);
       }
     }
     if (this.#userListeners(signal) > 0) Atomics.store(this.control, Control.SIGNAL_HANDLED, 2);
+    else this.stepsChanged();
   }
 
-  /** Calls `flush` as soon as a signal arrives and the main thread is idle; returns its removal. */
-  onSignalFlush(flush: () => void): () => void {
-    this.#signalFlushes.add(flush);
-    return () => this.#signalFlushes.delete(flush);
+  /**
+   * Registers a checkpoint's steps: flushed as soon as a signal arrives and the main thread
+   * is idle, and watched by `stepsChanged()`. Returns their removal.
+   */
+  addSteps(steps: SignalSteps): () => void {
+    this.#steps.add(steps);
+    return () => this.#steps.delete(steps);
+  }
+
+  /**
+   * True once a signal is ending the process (no listener of the user's own decides
+   * otherwise): no new `once()` step may start (#11.6a).
+   */
+  get stopping(): boolean {
+    const signal = this.pendingSignal;
+    return signal !== 0 && !this.#handling && this.#userListeners(signal) === 0;
+  }
+
+  /**
+   * #11.6a: while a signal is ending the process, a program whose every running step has
+   * ended and that waits at a held `once()` call would only wait for the grace period to
+   * run out: end it now with 128 + signal (exit hooks write what is queued). The state is
+   * not saved here: the program is between two step boundaries, where it is not consistent.
+   */
+  stepsChanged(): void {
+    if (!this.stopping) return;
+    let held = false;
+    for (const steps of this.#steps) {
+      if (steps.busy > 0) return;
+      held ||= steps.held;
+    }
+    if (!held) return;
+    const signal = this.pendingSignal;
+    this.#handling = true;
+    Atomics.store(this.control, Control.SIGNAL_HANDLED, 1);
+    process.exit(128 + signal);
   }
 
   #userListeners(signal: number): number {
@@ -328,6 +371,7 @@ export class Background {
         if (this.#signalHandlers.size === 0 || this.pendingSignal !== 0) return;
         Atomics.store(this.control, Control.SIGNAL, signal);
         for (const flag of this.#flags.values()) Atomics.store(flag, 0, 1);
+        this.#onIdleSignal(signal);
         setTimeout(() => {
           if (Atomics.load(this.control, Control.SIGNAL_HANDLED) === 0) process.exit(128 + signal);
         }, GRACE_MS).unref();
