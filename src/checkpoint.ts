@@ -2,14 +2,9 @@
  * class Checkpoint: wires naming, codec, store, background thread, random and hooks.
  */
 import { hostname } from 'node:os';
-import {
-  type CheckpointMeta,
-  packCheckpoint,
-  readCheckpoint,
-  type UnpackedCheckpoint,
-  unpackCheckpoint,
-} from './codec/container.js';
+import { type CheckpointMeta, packCheckpoint } from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
+import { type Envelope, type LoadedCheckpoint, readEnvelope } from './envelope.js';
 import { CheckpointError, CorruptCheckpointError, VersionMismatchError } from './errors.js';
 import { parseJournal, type StepRecord } from './journal.js';
 import { JournalWriter } from './journal-writer.js';
@@ -30,7 +25,7 @@ import {
   resolveStepOptions,
 } from './options.js';
 import { breakProgressLine, createProgress } from './progress.js';
-import { Random, type RandomState } from './random.js';
+import { Random } from './random.js';
 import { type OnceOptions, type StepStats, Steps } from './steps.js';
 import { fileStore } from './store/file.js';
 import type { CheckpointStore, Generation, JournalFile } from './store/store.js';
@@ -47,19 +42,6 @@ export interface Trackable {
 }
 
 type SavedSteps = { steps?: Map<string, StepRecord> | undefined; stepsFrom?: number | undefined };
-
-/** The stored envelope: the user's state plus everything needed to continue exactly. */
-interface Envelope {
-  state: unknown;
-  random: RandomState;
-  tracked: Record<string, unknown>;
-  /** Positions of `range`/`each` loops: key → items done (absent in files of older versions). */
-  loops?: Map<string, number>;
-  /** Outcomes of `once()` steps, folded in from the journal. */
-  steps?: Map<string, StepRecord>;
-  /** First journal not folded into `steps`: journals from this one on are replayed. */
-  stepsFrom?: number;
-}
 
 const LIBRARY = 'resumable-state@0.1.0';
 
@@ -121,7 +103,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   #savedSteps: SavedSteps | undefined;
   #restoreCalled = false;
   /** A snapshot loaded by `once()` before `restore()` was called, kept for it (null: none). */
-  #loadedEarly: { meta: CheckpointMeta; envelope: Envelope } | null | undefined;
+  #loadedEarly: LoadedCheckpoint | null | undefined;
   /** Journal that new step records go to, and its number. */
   #journalFile: JournalFile | undefined;
   #epoch = 0;
@@ -558,7 +540,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     const tracked: Record<string, unknown> = { ...this.#pendingTracked };
     for (const [name, obj] of this.#tracked) tracked[name] = obj.getState();
     const envelope: Envelope = {
-      state: this.#state,
+      state: this.#state as T,
       random: this.random.getState(),
       tracked,
       loops: loopPositions(this.#loops),
@@ -650,12 +632,12 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   }
 
   /** Loads the newest valid generation; falls back to older ones, moves expired ones aside. */
-  #load(): { meta: CheckpointMeta; envelope: Envelope } | undefined {
+  #load(): LoadedCheckpoint | undefined {
     settleWritesTo(this.location);
     const generations = this.#store.generations(this.name);
     let firstError: CorruptCheckpointError | undefined;
     for (const generation of generations) {
-      let loaded: UnpackedCheckpoint;
+      let loaded: LoadedCheckpoint;
       try {
         loaded = this.#read(generation);
       } catch (err) {
@@ -679,7 +661,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
         );
         return undefined;
       }
-      const envelope = loaded.envelope as unknown as Envelope;
+      const { envelope } = loaded;
       const wanted = this.#options.version;
       if (wanted !== undefined && meta.version !== wanted) {
         return this.#onOtherVersion(meta, envelope, wanted);
@@ -700,14 +682,14 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     meta: CheckpointMeta,
     envelope: Envelope,
     wanted: string | number,
-  ): { meta: CheckpointMeta; envelope: Envelope } | undefined {
+  ): LoadedCheckpoint | undefined {
     const from = meta.version;
     const shown = (v: string | number | undefined) =>
       v === undefined ? 'none' : JSON.stringify(v);
     const { migrate } = this.#options;
     if (migrate !== undefined) {
       this.#notice(`migrating "${this.name}" from version ${shown(from)} to ${shown(wanted)}`);
-      return { meta, envelope: { ...envelope, state: migrate(envelope.state, from) } };
+      return { meta, envelope: { ...envelope, state: migrate(envelope.state, from) as object } };
     }
     if (this.#options.onVersionMismatch === 'error') {
       throw new VersionMismatchError(
@@ -721,13 +703,13 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     return undefined;
   }
 
-  #read(generation: Generation): UnpackedCheckpoint {
+  #read(generation: Generation): LoadedCheckpoint {
     const source = this.#store.open?.(this.name, generation);
     if (source === undefined) {
-      return unpackCheckpoint(this.#store.read(this.name, generation), generation.location);
+      return readEnvelope(this.#store.read(this.name, generation), generation.location);
     }
     try {
-      return readCheckpoint(source, generation.location);
+      return readEnvelope(source, generation.location);
     } finally {
       source.close();
     }

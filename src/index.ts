@@ -6,6 +6,7 @@ export {
   CheckpointLockedError,
   CorruptCheckpointError,
   SerializationError,
+  StateTooDeepError,
   StoreError,
   UnsupportedFormatError,
   VersionMismatchError,

@@ -5,7 +5,8 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CheckpointInfo } from './checkpoint.js';
-import { readHeader, unpackCheckpoint } from './codec/container.js';
+import { readHeader } from './codec/container.js';
+import { readEnvelope } from './envelope.js';
 import { safeFileName } from './naming.js';
 
 /** One checkpoint of a folder, as `listCheckpoints` sees it. */
@@ -109,7 +110,7 @@ export function readCheckpointFile(file: string): {
   loops: unknown;
   tracked: unknown;
 } {
-  const { meta, envelope } = unpackCheckpoint(readFileSync(file), file);
+  const { meta, envelope } = readEnvelope(readFileSync(file), file);
   return {
     info: meta,
     state: envelope.state,
