@@ -133,7 +133,9 @@ function describe(value: unknown): string {
       if (Array.isArray(value)) return 'an array';
       const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)
         ?.constructor?.name;
-      return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object';
+      return typeof name === 'string' && name !== '' && name !== 'Object'
+        ? `a ${name}`
+        : 'an object';
     }
     default:
       return `a ${typeof value}`;
