@@ -65,17 +65,7 @@ describe('envelopes of the wrong shape behind valid checksums', () => {
     ['state 5', { ...good, state: 5 }, '`state` is 5 (number)'],
     ['state a string', { ...good, state: 'x' }, '`state` is "x"'],
     ['no state', { random, tracked: {} }, '`state` is undefined'],
-    ['no random', { state: {}, tracked: {} }, '`random`: Expected `state` to be a plain object'],
-    [
-      'random of another algorithm',
-      { ...good, random: { ...random, algorithm: 'mt' } },
-      '`random`: Expected `state.algorithm` to be "xoshiro128**"',
-    ],
-    [
-      'random words all zero',
-      { ...good, random: { ...random, s: [0, 0, 0, 0] } },
-      '`random`: Expected `state.s` not to be all zero',
-    ],
+    ['no random', { state: {}, tracked: {} }, '`random` is undefined'],
     ['tracked null', { ...good, tracked: null }, '`tracked` is null'],
     ['tracked a Map', { ...good, tracked: new Map() }, '`tracked` is a Map'],
     ['loops a plain object', { ...good, loops: { a: 1 } }, '`loops` is an object'],
@@ -133,6 +123,22 @@ describe('envelopes of the wrong shape behind valid checksums', () => {
     const reading = thrownBy(() => readCheckpointFile(file));
     expect(reading).toBeInstanceOf(CorruptCheckpointError);
     expect((reading as Error).message.startsWith(prefix)).toBe(true);
+  });
+
+  test.each<[string, unknown, string]>([
+    [
+      'another algorithm',
+      { ...random, algorithm: 'mt' },
+      'Expected `state.algorithm` to be "xoshiro128**", got `"mt"`',
+    ],
+    ['all-zero words', { ...random, s: [0, 0, 0, 0] }, 'Expected `state.s` not to be all zero'],
+  ])('a random state of %s: restore() throws CorruptCheckpointError', (_, bad, why) => {
+    const dir = craftedFolder({ ...good, random: bad });
+    const restoring = thrownBy(() => restoreFrom(dir));
+    expect(restoring).toBeInstanceOf(CorruptCheckpointError);
+    expect((restoring as Error).message).toContain(
+      `Checkpoint file ${join(dir, 'job.ckpt')} could not be restored: ${why}`,
+    );
   });
 
   test('well-formed optional parts restore: loops, steps (done and failed), stepsFrom', () => {
