@@ -2,14 +2,9 @@
  * class Checkpoint: wires naming, codec, store, background thread, random and hooks.
  */
 import { hostname } from 'node:os';
-import {
-  type CheckpointMeta,
-  packCheckpoint,
-  readCheckpoint,
-  type UnpackedCheckpoint,
-  unpackCheckpoint,
-} from './codec/container.js';
+import { type CheckpointMeta, packCheckpoint } from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
+import { type Envelope, type LoadedCheckpoint, readEnvelope } from './envelope.js';
 import {
   CheckpointClosedError,
   CheckpointError,
@@ -37,7 +32,7 @@ import {
 } from './options.js';
 import { printable } from './printable.js';
 import { breakProgressLine, createProgress } from './progress.js';
-import { Random, type RandomState } from './random.js';
+import { Random } from './random.js';
 import { type OnceOptions, type StepStats, Steps } from './steps.js';
 import { fileStore } from './store/file.js';
 import type { CheckpointStore, Generation, JournalFile } from './store/store.js';
@@ -54,19 +49,6 @@ export interface Trackable<S = unknown> {
 }
 
 type SavedSteps = { steps?: Map<string, StepRecord> | undefined; stepsFrom?: number | undefined };
-
-/** The stored envelope: the user's state plus everything needed to continue exactly. */
-interface Envelope {
-  state: unknown;
-  random: RandomState;
-  tracked: Record<string, unknown>;
-  /** Positions of `range`/`each` loops: key → items done (absent in files of older versions). */
-  loops?: Map<string, number>;
-  /** Outcomes of `once()` steps, folded in from the journal. */
-  steps?: Map<string, StepRecord>;
-  /** First journal not folded into `steps`: journals from this one on are replayed. */
-  stepsFrom?: number;
-}
 
 const LIBRARY = 'resumable-state@0.1.0';
 
@@ -134,7 +116,7 @@ export class Checkpoint<T extends object = object> {
   /** True once restore() returned the live state: a second call would drop its changes. */
   #restoreReturned = false;
   /** A snapshot loaded by `once()` before `restore()` was called, kept for it (null: none). */
-  #loadedEarly: { meta: CheckpointMeta; envelope: Envelope } | null | undefined;
+  #loadedEarly: LoadedCheckpoint | null | undefined;
   /** Journal that new step records go to, and its number. */
   #journalFile: JournalFile | undefined;
   #epoch = 0;
@@ -641,7 +623,7 @@ export class Checkpoint<T extends object = object> {
     const tracked: Record<string, unknown> = { ...this.#pendingTracked };
     for (const [name, obj] of this.#tracked) tracked[name] = obj.getState();
     const envelope: Envelope = {
-      state: this.#state,
+      state: this.#state as T,
       random: this.random.getState(),
       tracked,
       loops: loopPositions(this.#loops),
@@ -740,13 +722,13 @@ export class Checkpoint<T extends object = object> {
    * expired ones aside. A generation holding another checkpoint (another name or key: a
    * copied file, a 0.1 file-name collision) is never restored as this one (#11.4).
    */
-  #load(): { meta: CheckpointMeta; envelope: Envelope } | undefined {
+  #load(): LoadedCheckpoint | undefined {
     settleWritesTo(this.location);
     const generations = this.#store.generations(this.name);
     let firstError: CorruptCheckpointError | undefined;
     let foreign: { location: string; owner: string } | undefined;
     for (const generation of generations) {
-      let loaded: UnpackedCheckpoint;
+      let loaded: LoadedCheckpoint;
       try {
         loaded = this.#read(generation);
       } catch (err) {
@@ -784,7 +766,7 @@ export class Checkpoint<T extends object = object> {
         );
         return undefined;
       }
-      const envelope = loaded.envelope as unknown as Envelope;
+      const { envelope } = loaded;
       const wanted = this.#options.version;
       if (wanted !== undefined && meta.version !== wanted) {
         return this.#onOtherVersion(meta, envelope, wanted);
@@ -823,14 +805,14 @@ export class Checkpoint<T extends object = object> {
     meta: CheckpointMeta,
     envelope: Envelope,
     wanted: string | number,
-  ): { meta: CheckpointMeta; envelope: Envelope } | undefined {
+  ): LoadedCheckpoint | undefined {
     const from = meta.version;
     const shown = (v: string | number | undefined) =>
       v === undefined ? 'none' : JSON.stringify(v);
     const { migrate } = this.#options;
     if (migrate !== undefined) {
       this.#notice(`migrating "${this.name}" from version ${shown(from)} to ${shown(wanted)}`);
-      return { meta, envelope: { ...envelope, state: migrate(envelope.state, from) } };
+      return { meta, envelope: { ...envelope, state: migrate(envelope.state, from) as object } };
     }
     if (this.#options.onVersionMismatch === 'error') {
       throw new VersionMismatchError(
@@ -844,13 +826,13 @@ export class Checkpoint<T extends object = object> {
     return undefined;
   }
 
-  #read(generation: Generation): UnpackedCheckpoint {
+  #read(generation: Generation): LoadedCheckpoint {
     const source = this.#store.open?.(this.name, generation);
     if (source === undefined) {
-      return unpackCheckpoint(this.#store.read(this.name, generation), generation.location);
+      return readEnvelope(this.#store.read(this.name, generation), generation.location);
     }
     try {
-      return readCheckpoint(source, generation.location);
+      return readEnvelope(source, generation.location);
     } finally {
       source.close();
     }

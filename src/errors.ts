@@ -44,6 +44,16 @@ export class CheckpointLockedError extends CheckpointError {
   }
 }
 
+/**
+ * A valid checkpoint (its checksums held) holds a state nested too deeply to decode from the
+ * current call stack. Not corruption (#11.10): the file is intact, so `restore()` does not
+ * fall back to an older generation; restoring from a shallower call, or with a larger stack
+ * (`node --stack-size=…`), reads it.
+ */
+export class StateTooDeepError extends CheckpointError {
+  override readonly code = 'CHECKPOINT_TOO_DEEP';
+}
+
 /** The store failed (ENOSPC, EACCES, EROFS, network). What was saved before is intact. */
 export class StoreError extends CheckpointError {
   override readonly code = 'CHECKPOINT_STORE';

@@ -7,6 +7,7 @@ export {
   CheckpointLockedError,
   CorruptCheckpointError,
   SerializationError,
+  StateTooDeepError,
   StoreError,
   UnsupportedFormatError,
   VersionMismatchError,

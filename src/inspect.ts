@@ -5,7 +5,8 @@
 import { closeSync, existsSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { CheckpointInfo } from './checkpoint.js';
-import { readHeader, unpackCheckpoint } from './codec/container.js';
+import { readHeader } from './codec/container.js';
+import { readEnvelope } from './envelope.js';
 import { legacySafeFileName, safeFileName } from './naming.js';
 import { openRegularFile, readRegularFile } from './store/regular-file.js';
 
@@ -121,7 +122,7 @@ export function readCheckpointFile(file: string): {
   loops: unknown;
   tracked: unknown;
 } {
-  const { meta, envelope } = unpackCheckpoint(
+  const { meta, envelope } = readEnvelope(
     readRegularFile(file, file, (err) => err as Error),
     file,
   );

@@ -1,8 +1,20 @@
 import zlib from 'node:zlib';
 
-/** CRC-32 (IEEE), continuing from `value`. zlib.crc32 runs at ~4 GB/s here (Node >= 20.15). */
-export const crc32: (data: Uint8Array, value?: number) => number =
+const crc32Whole: (data: Uint8Array, value?: number) => number =
   typeof zlib.crc32 === 'function' ? zlib.crc32 : crc32Portable;
+
+/** Bytes per crc32 call: zlib counts lengths in 32 bits, and state may exceed 4 GiB (#11.9). */
+const SLICE = 1024 ** 3;
+
+/** CRC-32 (IEEE), continuing from `value`. zlib.crc32 runs at ~4 GB/s here (Node >= 20.15). */
+export function crc32(data: Uint8Array, value = 0): number {
+  if (data.byteLength <= SLICE) return crc32Whole(data, value);
+  let crc = value;
+  for (let at = 0; at < data.byteLength; at += SLICE) {
+    crc = crc32Whole(data.subarray(at, at + SLICE), crc);
+  }
+  return crc;
+}
 
 let table: Int32Array | undefined;
 

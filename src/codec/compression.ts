@@ -59,7 +59,33 @@ export function compressChunk(
   return { codec, bytes };
 }
 
-/** Inverse of compressChunk; the result has exactly `rawLength` bytes or this throws. */
+/**
+ * Most raw bytes that `stored` bytes of `codec` can honestly stand for (#11.5): a crafted
+ * 3 KB brotli stream can inflate to 4 GiB, so a file declaring more than its codec yields
+ * from that many bytes is refused before anything is decompressed. Measured on zeros (the
+ * best case): brotli quality 1, which this library writes, 5,519:1; deflate cannot
+ * exceed 1,032:1 whatever the level. Margins keep every file a writer of ours made.
+ */
+export function maxRawBytes(codec: number, stored: number): number {
+  switch (codec) {
+    case Codec.none:
+      return stored;
+    case Codec.brotli:
+      return stored * MAX_BROTLI_RATIO;
+    case Codec.gzip:
+      return stored * MAX_DEFLATE_RATIO;
+    default:
+      return Number.POSITIVE_INFINITY;
+  }
+}
+const MAX_BROTLI_RATIO = 16_384;
+const MAX_DEFLATE_RATIO = 1_032;
+
+/**
+ * Inverse of compressChunk; the result has exactly `rawLength` bytes or this throws. Output
+ * stops at `rawLength` (zlib's `maxOutputLength`): a stream inflating beyond what the file
+ * declares fails at that point instead of filling memory.
+ */
 export function decompressChunk(codec: number, bytes: Uint8Array, rawLength: number): Buffer {
   let out: Buffer;
   switch (codec) {

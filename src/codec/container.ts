@@ -17,16 +17,20 @@
  * The head CRC lets `resume list` trust metadata without reading payloads; the final CRC is
  * verified over the whole file before a single byte is decoded.
  */
-import { CorruptCheckpointError, UnsupportedFormatError } from '../errors.js';
+import { constants } from 'node:buffer';
+import { totalmem } from 'node:os';
+import { CorruptCheckpointError, StateTooDeepError, UnsupportedFormatError } from '../errors.js';
 import { crc32 } from './checksum.js';
 import {
   Codec,
+  type CodecId,
   type Compression,
   codecName,
   compressChunk,
   decompressChunk,
+  maxRawBytes,
 } from './compression.js';
-import { decodeState, type EncodedState } from './serializer.js';
+import { decodeState, type EncodedState, isStackOverflow } from './serializer.js';
 
 export const FORMAT_VERSION = 1;
 export const MAGIC = Buffer.from([0x89, 0x52, 0x53, 0x54, 0x41, 0x54, 0x45, 0x0a]);
@@ -69,23 +73,48 @@ interface Header {
 const pad8 = (n: number) => (8 - (n % 8)) % 8;
 const ZEROS = new Uint8Array(8);
 
+/** One chunk as stored: its codec, its bytes in the file and its size once decompressed. */
+export interface StoredChunk {
+  codec: CodecId;
+  bytes: Uint8Array;
+  rawBytes: number;
+}
+
 /**
  * Lays out a checkpoint: compresses every chunk, fills in sizes and codec in `meta`, and
  * returns the parts to write in order (the last one holds the checksum).
+ *
+ * `copyShared` (default true): chunks that are views on a SharedArrayBuffer are copied
+ * before they are checksummed, because another thread may change them between the checksum
+ * and the write, which would leave a file failing its own checksum (#11.1). The background
+ * writer passes false: its staged snapshot is already a private copy.
  */
 export function packCheckpoint(
   meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'>,
   encoded: EncodedState,
   compression: Compression,
+  { copyShared = true }: { copyShared?: boolean } = {},
 ): Uint8Array[] {
-  const raw = [encoded.structure, ...encoded.segments];
-  const stored = raw.map((chunk) => compressChunk(chunk, compression));
-  const rawBytes = raw.reduce((n, c) => n + c.byteLength, 0);
-  const storedBytes = stored.reduce((n, c) => n + c.bytes.byteLength, 0);
-  const codecs = new Set(stored.map((c) => codecName(c.codec)));
+  const chunks = [encoded.structure, ...encoded.segments].map((raw): StoredChunk => {
+    const { codec, bytes } = compressChunk(raw, compression);
+    // A compressed chunk is already a private copy; a raw one is the live memory.
+    const stable = copyShared && bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes;
+    return { codec, bytes: stable, rawBytes: raw.byteLength };
+  });
+  return layoutCheckpoint(meta, chunks);
+}
+
+/** Lays out chunks already compressed: header, padded chunks, trailer with the checksum. */
+export function layoutCheckpoint(
+  meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'>,
+  chunks: readonly StoredChunk[],
+): Uint8Array[] {
+  const rawBytes = chunks.reduce((n, c) => n + c.rawBytes, 0);
+  const storedBytes = chunks.reduce((n, c) => n + c.bytes.byteLength, 0);
+  const codecs = new Set(chunks.map((c) => codecName(c.codec)));
   const header: Header = {
     meta: { ...meta, rawBytes, storedBytes, codec: [...codecs].join('+') },
-    chunks: stored.map((c, i): ChunkEntry => [c.codec, c.bytes.byteLength, raw[i]!.byteLength]),
+    chunks: chunks.map((c): ChunkEntry => [c.codec, c.bytes.byteLength, c.rawBytes]),
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const head = Buffer.alloc(FIXED_HEAD);
@@ -107,7 +136,7 @@ export function packCheckpoint(
     }
   };
   push(new Uint8Array(0));
-  for (const chunk of stored) push(chunk.bytes);
+  for (const chunk of chunks) push(chunk.bytes);
   let crc = 0;
   for (const part of parts) crc = crc32(part, crc);
   const trailer = Buffer.alloc(TRAILER);
@@ -175,6 +204,40 @@ export function readHeader(
   return { header, bodyOffset: end + pad8(end) };
 }
 
+/**
+ * Refuses a chunk table that declares more decompressed bytes than its chunks can honestly
+ * hold, before a byte is allocated for them (#11.5): each chunk within its codec's ratio and
+ * within the largest buffer the runtime can make, the total within this machine's memory
+ * and equal to the sizes stated in the metadata.
+ */
+function checkDeclaredSizes(header: Header, where: string): void {
+  let raw = 0;
+  let stored = 0;
+  for (const [index, [codec, storedLength, rawLength]] of header.chunks.entries()) {
+    if (rawLength > maxRawBytes(codec, storedLength) || rawLength > MAX_CHUNK_BYTES) {
+      throw corrupt(
+        where,
+        `chunk ${index} declares ${rawLength} bytes from ${storedLength} stored ${codecName(codec)} bytes, more than that can hold`,
+      );
+    }
+    raw += rawLength;
+    stored += storedLength;
+  }
+  const { meta } = header;
+  if (meta.rawBytes !== raw || meta.storedBytes !== stored) {
+    throw corrupt(
+      where,
+      `its metadata states ${String(meta.rawBytes)} raw and ${String(meta.storedBytes)} stored bytes, its chunks ${raw} and ${stored}`,
+    );
+  }
+  if (raw > totalmem()) {
+    throw corrupt(where, `it declares ${raw} bytes of state, more than this machine's memory`);
+  }
+}
+
+/** The largest chunk a Uint8Array can hold (4 GiB on Node 20-21, more on later versions). */
+const MAX_CHUNK_BYTES = constants.MAX_LENGTH;
+
 const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
 /** A decoded checkpoint file. */
@@ -238,6 +301,7 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
     const what = size < expectedLength ? 'truncated' : 'longer than its header says';
     throw corrupt(where, `${what}: ${size} bytes, expected ${expectedLength}`);
   }
+  checkDeclaredSizes(header, where);
 
   const prefix = Buffer.allocUnsafe(bodyOffset);
   if (headBytes.byteLength >= bodyOffset) headBytes.copy(prefix, 0, 0, bodyOffset);
@@ -282,6 +346,14 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
     return { meta: header.meta, envelope: decodeState(structure!, segments) };
   } catch (err) {
     if (err instanceof CorruptCheckpointError) throw err;
+    // The checksum held, so the bytes are the ones written: running out of stack while
+    // decoding them says where restore() was called from, not that the file is bad (#11.10).
+    if (isStackOverflow(err)) {
+      throw new StateTooDeepError(
+        `Checkpoint file ${where} is intact, but its state is nested too deeply to decode from this call stack. Call restore() from a shallower point of your program, or raise the stack size (node --stack-size=<kB>, e.g. 4000; the default is 984)`,
+        { cause: err },
+      );
+    }
     throw new CorruptCheckpointError(
       `Checkpoint file ${where} could not be decoded: ${(err as Error).message}`,
       { cause: err },

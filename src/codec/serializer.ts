@@ -9,6 +9,7 @@
  * - large typed arrays written out of band as raw segments, so the v8 stream stays small
  *   and their bytes can be copied (or written) at memory speed.
  */
+import { constants } from 'node:buffer';
 import v8 from 'node:v8';
 import { SerializationError } from '../errors.js';
 import { registeredNameOf, registeredPrototype } from './classes.js';
@@ -32,6 +33,9 @@ export interface EncodedState {
    */
   segments: Uint8Array[];
 }
+
+/** Most bytes of one buffer a checkpoint stores: what one Uint8Array can view (4 GiB on Node 20). */
+const MAX_SEGMENT_BYTES = constants.MAX_LENGTH;
 
 /** Views whose buffer covers at least this many bytes are stored out of band. */
 const SEGMENT_MIN_BYTES = 64 * 1024;
@@ -98,6 +102,10 @@ class StateInspector {
   readonly buffers = new Map<ArrayBufferLike, BufferUse>();
   readonly #seen = new Set<object>();
   readonly #path: Step[] = [];
+  /** Where the walk is: the steps from the root. */
+  get path(): readonly Step[] {
+    return this.#path;
+  }
   // for-in is the fastest own-key walk of plain objects, unless someone made a property of
   // Object.prototype enumerable: then it would list inherited keys too.
   readonly #forIn = !hasEnumerableKeys(Object.prototype);
@@ -250,14 +258,21 @@ class StateInspector {
   }
 
   #noteView(view: ArrayBufferView): void {
-    const use = this.buffers.get(view.buffer);
+    let use = this.buffers.get(view.buffer);
     const end = view.byteOffset + view.byteLength;
     if (use === undefined) {
-      this.buffers.set(view.buffer, { min: view.byteOffset, max: end, views: 1 });
+      use = { min: view.byteOffset, max: end, views: 1 };
+      this.buffers.set(view.buffer, use);
     } else {
       use.min = Math.min(use.min, view.byteOffset);
       use.max = Math.max(use.max, end);
       use.views++;
+    }
+    // One buffer is one segment, which a byte view must cover (#11.9).
+    if (use.max - (use.min - (use.min % 8)) > MAX_SEGMENT_BYTES) {
+      this.#fail(
+        `an array over ${use.max - use.min} bytes of one buffer, more than the ${MAX_SEGMENT_BYTES} a checkpoint stores per buffer here; split it into several arrays`,
+      );
     }
   }
 
@@ -367,11 +382,7 @@ export function encodeState(envelope: Record<string, unknown>): EncodedState {
   try {
     inspector.visit(envelope);
   } catch (err) {
-    if (err instanceof RangeError && /call stack/.test(err.message)) {
-      throw new SerializationError('Cannot store the state: it is nested too deeply', '', {
-        cause: err,
-      });
-    }
+    if (isStackOverflow(err)) throw tooDeep(inspector.path, err);
     throw err;
   }
   const serializer = new StateSerializer(inspector.buffers);
@@ -379,11 +390,29 @@ export function encodeState(envelope: Record<string, unknown>): EncodedState {
   try {
     serializer.writeValue([envelope, inspector.fixups.length > 0 ? inspector.fixups : undefined]);
   } catch (err) {
+    if (isStackOverflow(err)) throw tooDeep([], err);
     throw new SerializationError(`Cannot store the state: ${(err as Error).message}`, '', {
       cause: err,
     });
   }
   return { structure: serializer.releaseBuffer(), segments: serializer.segments };
+}
+
+/** V8's "Maximum call stack size exceeded". */
+export function isStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /call stack/i.test(err.message);
+}
+
+/** The state is deeper than the stack left to the caller of save() (#11.10). */
+function tooDeep(path: readonly Step[], cause: unknown): SerializationError {
+  // The path down to where the stack ran out is thousands of steps: its start says where.
+  const shown = formatPath(path.slice(0, 8));
+  const at = path.length > 0 ? ` (at \`${shown}…\`, ${path.length} levels down)` : '';
+  return new SerializationError(
+    `Cannot store the state: it is nested too deeply for the current call stack${at}. Save from a shallower point of your program, store deep chains as arrays, or raise the stack size (node --stack-size=<kB>, e.g. 4000; the default is 984)`,
+    shown,
+    { cause },
+  );
 }
 
 class StateDeserializer extends v8.Deserializer {

@@ -254,7 +254,8 @@ function createFileStore(
     let retries = 0;
     while (offset < data.byteLength) {
       try {
-        offset += fs.writeSync(fd, data, offset, data.byteLength - offset);
+        // At most 1 GiB per call: node:fs refuses lengths above 2^31 - 1 (#11.9).
+        offset += fs.writeSync(fd, data, offset, Math.min(data.byteLength - offset, IO_SLICE));
       } catch (err) {
         // Non-blocking descriptors (rare for files) may ask to retry; bounded, as sonic-boom does.
         if (!isErrno(err, 'EAGAIN') || ++retries > MAX_WRITE_RETRIES) throw err;
@@ -499,7 +500,13 @@ export function openFileSource(
       while (done < into.byteLength) {
         let n: number;
         try {
-          n = fs.readSync(fd, into, done, into.byteLength - done, position + done);
+          n = fs.readSync(
+            fd,
+            into,
+            done,
+            Math.min(into.byteLength - done, IO_SLICE),
+            position + done,
+          );
         } catch (err) {
           throw fail(err);
         }
@@ -514,6 +521,9 @@ export function openFileSource(
     close: () => fs.closeSync(fd),
   };
 }
+
+/** Bytes per read or write call: node:fs takes at most 2^31 - 1 at once (#11.9). */
+const IO_SLICE = 1024 ** 3;
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -252,7 +252,8 @@ async function write(message: Extract<ToBackground, { type: 'write' }>): Promise
     const store = await storeFor(message.target);
     const { descriptor, encoded } = readStaged(message.data);
     const meta = descriptor.meta as Parameters<typeof packCheckpoint>[0];
-    const parts = packCheckpoint(meta, encoded, descriptor.compression);
+    // The staged snapshot is this save's own copy (its slot is claimed): no copy needed.
+    const parts = packCheckpoint(meta, encoded, descriptor.compression, { copyShared: false });
     await store.write(descriptor.name, parts, descriptor.keep);
     const header = JSON.parse(Buffer.from(parts[1]!).toString('utf8')) as {
       meta: { rawBytes: number; storedBytes: number; codec: string };
