@@ -24,4 +24,5 @@ function newest(dir) {
 }
 const built = join(root, 'dist/index.js');
 const sources = Math.max(newest(join(root, 'src')), mtime(join(root, 'tsconfig.build.json')));
-if (mtime(built) < sources) run('npx tsc -p tsconfig.build.json');
+const buildScripts = mtime(join(root, 'scripts/build-worker.mjs'));
+if (mtime(built) < Math.max(sources, buildScripts)) run('npm run build');

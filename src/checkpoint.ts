@@ -169,8 +169,12 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       writers.add(this.#writer.pending);
     }
     this.#arm();
+    for (const line of this.#background.openNotices(this.#options.signals)) this.#notice(line);
     if (this.#options.signals) {
-      this.#stopSignals = this.#background.onSignal(Checkpoint.#signalHandler(new WeakRef(this)));
+      this.#stopSignals = this.#background.onSignal(
+        Checkpoint.#signalHandler(new WeakRef(this)),
+        this.#options.log,
+      );
     }
     // Last: nothing after it may throw, or Math.random would stay routed to a dead checkpoint.
     if (this.#options.mathRandom) this.#uninstallMathRandom = installMathRandom(this.random.next);
@@ -271,6 +275,8 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       background.handleSignal();
       return false;
     }
+    // Without the background thread the flag stays up: the clock says if a save is due.
+    if (!background.isDue(this.#timerId)) return false;
     this.#throwWriterError();
     if (this.#state === undefined) return false;
     this.#write(false);

@@ -17,6 +17,7 @@
  * The head CRC lets `resume list` trust metadata without reading payloads; the final CRC is
  * verified over the whole file before a single byte is decoded.
  */
+import v8 from 'node:v8';
 import { CorruptCheckpointError, UnsupportedFormatError } from '../errors.js';
 import { crc32 } from './checksum.js';
 import {
@@ -200,6 +201,22 @@ export function bytesSource(bytes: Uint8Array): ByteSource {
 
 const HEAD_PROBE = 64 * 1024;
 
+/** Newest V8 wire format version this runtime reads: the one it writes. */
+const WIRE_VERSION = v8.serialize(0)[1]!;
+
+const major = (version: string) => /^v?(\d+)/.exec(version)?.[1] ?? version;
+
+/**
+ * A structure written by a newer V8 (its wire format version, after the 0xFF tag, is above
+ * ours) is refused before decoding, naming the runtime that wrote it (#12.4).
+ */
+function checkWireVersion(structure: Uint8Array, meta: CheckpointMeta, where: string): void {
+  if (structure[0] !== 0xff || structure[1]! <= WIRE_VERSION) return;
+  throw new UnsupportedFormatError(
+    `Checkpoint file ${where} holds V8 serialization format ${structure[1]}, written by Node ${meta.node ?? 'of unknown version'}; Node ${process.version} reads up to format ${WIRE_VERSION}. Restore it with a newer Node.`,
+  );
+}
+
 /**
  * Verifies a whole checkpoint file (length, end marker, checksum) and only then decodes it.
  * Throws CorruptCheckpointError naming `where` and what failed.
@@ -279,9 +296,20 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
         ? (s.buffer as ArrayBuffer)
         : (s.buffer.slice(s.byteOffset, s.byteOffset + s.byteLength) as ArrayBuffer),
     );
+    checkWireVersion(structure!, header.meta, where);
     return { meta: header.meta, envelope: decodeState(structure!, segments) };
   } catch (err) {
-    if (err instanceof CorruptCheckpointError) throw err;
+    if (err instanceof CorruptCheckpointError || err instanceof UnsupportedFormatError) throw err;
+    // Intact bytes (the checksum held) that this runtime cannot decode, written by another
+    // runtime version: V8's format differs between them (#12.4). Not corruption: the file
+    // is fine for the runtime that wrote it, and must not be taken for a damaged one.
+    const writer = header.meta.node;
+    if (typeof writer === 'string' && major(writer) !== major(process.version)) {
+      throw new UnsupportedFormatError(
+        `Checkpoint file ${where} was written by Node ${writer} and cannot be decoded by Node ${process.version}: ${(err as Error).message} Restore it with Node ${major(writer)}.`,
+        { cause: err },
+      );
+    }
     throw new CorruptCheckpointError(
       `Checkpoint file ${where} could not be decoded: ${(err as Error).message}`,
       { cause: err },

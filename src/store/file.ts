@@ -19,6 +19,7 @@ import { CorruptCheckpointError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import { acquireFileLock, isProcessAlive } from '../lock.js';
 import { safeFileName } from '../naming.js';
+import { BUILT_IN } from '../writer/protocol.js';
 import type {
   CheckpointJournal,
   CheckpointStore,
@@ -216,7 +217,7 @@ export function fileStore(dir: string, options: FileStoreOptions = {}): Checkpoi
     // Without a custom fs the store can be rebuilt in the background thread, which then
     // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
     ...(options.fs === undefined
-      ? { target: { module: import.meta.url, name: 'fileStore', args: [dir] } }
+      ? { target: { module: BUILT_IN.file, name: 'fileStore', args: [dir] } }
       : {}),
     locate: fileOf,
     generations,
