@@ -169,13 +169,13 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       writers.add(this.#writer.pending);
     }
     this.#arm();
-    for (const line of this.#background.openNotices(this.#options.signals)) this.#notice(line);
     if (this.#options.signals) {
       this.#stopSignals = this.#background.onSignal(
         Checkpoint.#signalHandler(new WeakRef(this)),
         this.#options.log,
       );
     }
+    for (const line of this.#background.openNotices(this.#options.signals)) this.#notice(line);
     // Last: nothing after it may throw, or Math.random would stay routed to a dead checkpoint.
     if (this.#options.mathRandom) this.#uninstallMathRandom = installMathRandom(this.random.next);
   }

@@ -347,6 +347,11 @@ export class Background {
       this.#post({ type: 'signals', on: true });
       // A signal before the watcher runs would end the process unsaved: wait for it (ms).
       if (this.alive) Atomics.wait(this.control, Control.WATCHING, 0, WATCH_WAIT_MS);
+      // The thread found none, although this side expected one: known now, said at open.
+      if (Atomics.load(this.control, Control.WATCHING) === 2) {
+        this.#signalsUnavailable ??= 'no signal watcher could be started in the background thread';
+        this.#installFallback();
+      }
     }
     this.#signalHandlers.add(handler);
     return () => {
