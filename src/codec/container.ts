@@ -204,7 +204,13 @@ const HEAD_PROBE = 64 * 1024;
 /** Newest V8 wire format version this runtime reads: the one it writes. */
 const WIRE_VERSION = v8.serialize(0)[1]!;
 
-const major = (version: string) => /^v?(\d+)/.exec(version)?.[1] ?? version;
+const major = (version: string) => /^v(\d+)\./.exec(version)?.[1];
+
+/** Whether `meta` names a Node version (`v22.1.0`) of another major than this one. */
+function writtenByAnotherNode(meta: CheckpointMeta): boolean {
+  const writer = typeof meta.node === 'string' ? major(meta.node) : undefined;
+  return writer !== undefined && writer !== major(process.version);
+}
 
 /**
  * A structure written by a newer V8 (its wire format version, after the 0xFF tag, is above
@@ -212,6 +218,8 @@ const major = (version: string) => /^v?(\d+)/.exec(version)?.[1] ?? version;
  */
 function checkWireVersion(structure: Uint8Array, meta: CheckpointMeta, where: string): void {
   if (structure[0] !== 0xff || structure[1]! <= WIRE_VERSION) return;
+  // One Node major keeps one wire format: from our own major this can only be damage.
+  if (!writtenByAnotherNode(meta)) return;
   throw new UnsupportedFormatError(
     `Checkpoint file ${where} holds V8 serialization format ${structure[1]}, written by Node ${meta.node ?? 'of unknown version'}; Node ${process.version} reads up to format ${WIRE_VERSION}. Restore it with a newer Node.`,
   );
@@ -304,7 +312,7 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
     // runtime version: V8's format differs between them (#12.4). Not corruption: the file
     // is fine for the runtime that wrote it, and must not be taken for a damaged one.
     const writer = header.meta.node;
-    if (typeof writer === 'string' && major(writer) !== major(process.version)) {
+    if (writtenByAnotherNode(header.meta)) {
       throw new UnsupportedFormatError(
         `Checkpoint file ${where} was written by Node ${writer} and cannot be decoded by Node ${process.version}: ${(err as Error).message} Restore it with Node ${major(writer)}.`,
         { cause: err },
