@@ -28,6 +28,7 @@ export function stale() {
     newest(join(root, 'src')),
     mtime(join(root, 'tsconfig.json')),
     mtime(join(root, 'tsconfig.build.json')),
+    mtime(join(root, 'scripts/build-worker.mjs')),
   );
   return mtime(join(root, 'dist/index.js')) < sources;
 }
@@ -38,6 +39,11 @@ export function build({ ifStale = false } = {}) {
   // The compiler of this clone (a devDependency: npm installs those for git installs too).
   const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
   execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  // The background thread's code as a string, so bundled apps need no worker file (#12.3).
+  execFileSync(process.execPath, [join(root, 'scripts/build-worker.mjs')], {
     cwd: root,
     stdio: 'inherit',
   });

@@ -170,8 +170,12 @@ export class Checkpoint<T extends object = object> {
     // The first sync() takes its slow path once, to say if there is no state (#14.4).
     Atomics.compareExchange(this.#due, 0, 0, CHECK_STATE);
     if (this.#options.signals) {
-      this.#stopSignals = this.#background.onSignal(Checkpoint.#signalHandler(new WeakRef(this)));
+      this.#stopSignals = this.#background.onSignal(
+        Checkpoint.#signalHandler(new WeakRef(this)),
+        this.#options.log,
+      );
     }
+    for (const line of this.#background.openNotices(this.#options.signals)) this.#notice(line);
     // Last: nothing after it may throw, or Math.random would stay routed to a dead checkpoint.
     if (this.#options.mathRandom) this.#uninstallMathRandom = installMathRandom(this.random.next);
   }
@@ -300,6 +304,8 @@ export class Checkpoint<T extends object = object> {
       background.handleSignal();
       return false;
     }
+    // Without the background thread the flag stays up: the clock says if a save is due.
+    if (!background.isDue(this.#timerId)) return false;
     this.#throwWriterError();
     try {
       this.#write(false, 'sync');

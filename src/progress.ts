@@ -10,8 +10,11 @@
  *
  * @module
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressTypes from 'cli-progress';
 import type { LoopProgress, ProgressFactory } from './loops.js';
+
+type CliProgress = typeof cliProgressTypes;
 
 /** Where the bar is drawn: `process.stderr`, or anything with the same few members. */
 export type ProgressStream =
@@ -24,6 +27,8 @@ const FPS = 10;
 const BAR_SIZE = 24;
 
 const NO_PROGRESS: LoopProgress = { tick() {}, stop() {} };
+
+let barMissingSaid = false;
 
 /** The stream of the bar being shown, if any: one at a time in the process. */
 let shownOn: ProgressStream | undefined;
@@ -79,12 +84,25 @@ export function formatFrame(
   return `${label} [${bar}] ${percent}% | ${value}/${total} | ${speed} | ETA ${eta}`;
 }
 
-/** cli-progress's SingleBar whose redraw timer does not keep the process alive. */
-class LoopBar extends cliProgress.SingleBar {
-  override render(): void {
-    super.render();
-    (this as unknown as { timer?: NodeJS.Timeout | null }).timer?.unref?.();
+let loaded: { cliProgress: CliProgress; LoopBar: typeof cliProgressTypes.SingleBar } | undefined;
+
+/**
+ * cli-progress, loaded on the first bar shown, never at import: a CommonJS package that
+ * requires Node built-ins, which makes an app bundled as ESM fail at start (#12.3). Loaded
+ * synchronously because a bar starts inside synchronous loops. Throws if it cannot be found.
+ */
+function loadBar(): NonNullable<typeof loaded> {
+  if (loaded !== undefined) return loaded;
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as CliProgress;
+  /** cli-progress's SingleBar whose redraw timer does not keep the process alive. */
+  class LoopBar extends cliProgress.SingleBar {
+    override render(): void {
+      super.render();
+      (this as unknown as { timer?: NodeJS.Timeout | null }).timer?.unref?.();
+    }
   }
+  loaded = { cliProgress, LoopBar };
+  return loaded;
 }
 
 /**
@@ -102,6 +120,20 @@ export function createProgress(
   if (stream.isTTY !== true || inCI(env) || env.TERM === 'dumb') return undefined;
   return (label, done, total) => {
     if (shownOn !== undefined) return NO_PROGRESS;
+    let bars: NonNullable<typeof loaded>;
+    try {
+      bars = loadBar();
+    } catch (err) {
+      // A bundle without cli-progress beside it: say it once, run without a bar.
+      if (!barMissingSaid) {
+        barMissingSaid = true;
+        stream.write(
+          `resumable-state: no progress bar: ${(err as Error).message.split('\n')[0]}\n`,
+        );
+      }
+      return NO_PROGRESS;
+    }
+    const { cliProgress, LoopBar } = bars;
     shownOn = stream;
     const startValue = done;
     let startTime = Date.now();
@@ -124,7 +156,7 @@ export function createProgress(
           Date.now(),
           total === undefined
             ? ''
-            : cliProgress.Format.BarFormat(params.progress, options as cliProgress.Options),
+            : cliProgress.Format.BarFormat(params.progress, options as cliProgressTypes.Options),
         ),
     });
     bar.start(total ?? 0, done);

@@ -19,6 +19,7 @@
  */
 import { constants } from 'node:buffer';
 import { totalmem } from 'node:os';
+import v8 from 'node:v8';
 import { CorruptCheckpointError, StateTooDeepError, UnsupportedFormatError } from '../errors.js';
 import { crc32 } from './checksum.js';
 import {
@@ -263,6 +264,30 @@ export function bytesSource(bytes: Uint8Array): ByteSource {
 
 const HEAD_PROBE = 64 * 1024;
 
+/** Newest V8 wire format version this runtime reads: the one it writes. */
+const WIRE_VERSION = v8.serialize(0)[1]!;
+
+const major = (version: string) => /^v(\d+)\./.exec(version)?.[1];
+
+/** Whether `meta` names a Node version (`v22.1.0`) of another major than this one. */
+function writtenByAnotherNode(meta: CheckpointMeta): boolean {
+  const writer = typeof meta.node === 'string' ? major(meta.node) : undefined;
+  return writer !== undefined && writer !== major(process.version);
+}
+
+/**
+ * A structure written by a newer V8 (its wire format version, after the 0xFF tag, is above
+ * ours) is refused before decoding, naming the runtime that wrote it (#12.4).
+ */
+function checkWireVersion(structure: Uint8Array, meta: CheckpointMeta, where: string): void {
+  if (structure[0] !== 0xff || structure[1]! <= WIRE_VERSION) return;
+  // One Node major keeps one wire format: from our own major this can only be damage.
+  if (!writtenByAnotherNode(meta)) return;
+  throw new UnsupportedFormatError(
+    `Checkpoint file ${where} holds V8 serialization format ${structure[1]}, written by Node ${meta.node ?? 'of unknown version'}; Node ${process.version} reads up to format ${WIRE_VERSION}. Restore it with a newer Node.`,
+  );
+}
+
 /**
  * Verifies a whole checkpoint file (length, end marker, checksum) and only then decodes it.
  * Throws CorruptCheckpointError naming `where` and what failed.
@@ -343,14 +368,25 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
         ? (s.buffer as ArrayBuffer)
         : (s.buffer.slice(s.byteOffset, s.byteOffset + s.byteLength) as ArrayBuffer),
     );
+    checkWireVersion(structure!, header.meta, where);
     return { meta: header.meta, envelope: decodeState(structure!, segments) };
   } catch (err) {
-    if (err instanceof CorruptCheckpointError) throw err;
+    if (err instanceof CorruptCheckpointError || err instanceof UnsupportedFormatError) throw err;
     // The checksum held, so the bytes are the ones written: running out of stack while
     // decoding them says where restore() was called from, not that the file is bad (#11.10).
     if (isStackOverflow(err)) {
       throw new StateTooDeepError(
         `Checkpoint file ${where} is intact, but its state is nested too deeply to decode from this call stack. Call restore() from a shallower point of your program, or raise the stack size (node --stack-size=<kB>, e.g. 4000; the default is 984)`,
+        { cause: err },
+      );
+    }
+    // Intact bytes (the checksum held) that this runtime cannot decode, written by another
+    // runtime version: V8's format differs between them (#12.4). Not corruption: the file
+    // is fine for the runtime that wrote it, and must not be taken for a damaged one.
+    const writer = header.meta.node;
+    if (writtenByAnotherNode(header.meta)) {
+      throw new UnsupportedFormatError(
+        `Checkpoint file ${where} was written by Node ${writer} and cannot be decoded by Node ${process.version}: ${(err as Error).message} Restore it with Node ${major(writer)}.`,
         { cause: err },
       );
     }

@@ -10,7 +10,7 @@ import { CorruptCheckpointError, StoreError } from '../errors.js';
 import { onExit } from '../hooks/exit.js';
 import { currentProcess } from '../process-identity.js';
 import { Background } from '../writer/background.js';
-import type { StoreTarget } from '../writer/protocol.js';
+import { BUILT_IN, type StoreTarget } from '../writer/protocol.js';
 import { openFileSource } from './file.js';
 import { waitForLease } from './lease-wait.js';
 import type { LeaseState, RemoteGeneration } from './remote.js';
@@ -36,7 +36,7 @@ export interface BridgeOptions {
  */
 export function bridgedStore(target: StoreTarget, options: BridgeOptions): CheckpointStore {
   const host: StoreTarget = {
-    module: new URL('./remote-host.js', import.meta.url).href,
+    module: BUILT_IN.remoteHost,
     name: 'hostRemoteStore',
     args: [target, options.cache === undefined ? {} : { cache: resolve(options.cache) }],
   };

@@ -30,6 +30,7 @@ import {
 import { JOURNAL_MAGIC } from '../journal.js';
 import { acquireFileLock, confirmFileLock, holdsFileLock, isProcessAlive } from '../lock.js';
 import { legacySafeFileName, safeFileName } from '../naming.js';
+import { BUILT_IN } from '../writer/protocol.js';
 import { formatWait, sleep } from './lease-wait.js';
 import { openRegularFile, readRegularFile, SAFE_READ_FLAGS } from './regular-file.js';
 import type {
@@ -323,7 +324,7 @@ function createFileStore(
     // Without a custom fs the store can be rebuilt in the background thread, which then
     // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
     ...(options.fs === undefined
-      ? { target: { module: import.meta.url, name: 'backgroundFileStore', args: [dir] } }
+      ? { target: { module: BUILT_IN.file, name: 'backgroundFileStore', args: [dir] } }
       : {}),
     locate: fileOf,
     generations,

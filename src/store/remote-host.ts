@@ -34,6 +34,16 @@ export interface FetchedGeneration {
   temporary: boolean;
 }
 
+/**
+ * Ours, whichever copy of the library made it: the background thread runs a bundled copy of
+ * its own (#12.3), so a store module's CheckpointError is another class than this one.
+ */
+function isCheckpointError(err: unknown): boolean {
+  if (err instanceof CheckpointError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && code.startsWith('CHECKPOINT_');
+}
+
 /** Builds the host in the background thread: `(await import(module))[name](...args)`. */
 export async function hostRemoteStore(
   target: StoreTarget,
@@ -69,7 +79,7 @@ export class RemoteHost {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof CheckpointError) throw err;
+      if (isCheckpointError(err)) throw err;
       const where = this.store.locate(name);
       throw new StoreError(
         `Cannot ${action} checkpoint "${name}" at ${where}: ${(err as Error)?.message}`,

@@ -10,6 +10,7 @@ import {
 } from 'node:worker_threads';
 import { StoreError } from '../errors.js';
 import { onExit } from '../hooks/exit.js';
+import { planSignalWatch, runtimeName } from '../hooks/signal-watch.js';
 import {
   type CallReply,
   Control,
@@ -19,6 +20,7 @@ import {
   type StoreTarget,
   type ToBackground,
 } from './protocol.js';
+import { workerEntry } from './worker-entry.js';
 import { rebuildError } from './writer.js';
 
 /** Called on the main thread when a signal arrives; returns once its state is saved. */
@@ -40,6 +42,10 @@ const SIGNAL_NAMES = Object.fromEntries(
 
 /** How long a signal waits for the next step boundary before the process ends without it. */
 const GRACE_MS = 1000;
+/** How long the first open waits for the background thread to start. */
+const START_WAIT_MS = 5000;
+/** How long an open waits for the background thread to watch signals. */
+const WATCH_WAIT_MS = 1000;
 /** A background thread whose heartbeat stands still this long is taken for dead. */
 const STALE_MS = 120_000;
 
@@ -48,7 +54,7 @@ export class Background {
 
   /** The shared control array (see Control). */
   readonly control = new Int32Array(new SharedArrayBuffer(Control.LENGTH * 4));
-  readonly #worker: Worker;
+  readonly #worker: Worker | undefined;
   readonly #signalHandlers = new Set<SignalHandler>();
   readonly #steps = new Set<SignalSteps>();
   readonly #fallbackListeners = new Map<SignalName, () => void>();
@@ -68,6 +74,15 @@ export class Background {
   #keepAlive: NodeJS.Timeout | undefined;
   #handling = false;
   #alive = true;
+  /** Why the thread could not start, if it could not. */
+  #startFailure: string | undefined;
+  #startFailureSaid = false;
+  /** Why no signal watcher runs off the main thread, if none does. */
+  #signalsUnavailable: string | undefined;
+  #signalsNoticeSaid = false;
+  #signalLog: ((line: string) => void) | undefined;
+  /** Without the thread: when each checkpoint's next sync() is due (Date.now() based). */
+  readonly #deadlines = new Map<number, number>();
 
   /** The process's background thread, started on first call. */
   static get(): Background {
@@ -79,44 +94,6 @@ export class Background {
     const { port1, port2 } = new MessageChannel();
     this.#calls = port1;
     this.#calls.unref();
-    const start = (execArgv: string[] | undefined) =>
-      new Worker(new URL('./worker.js', import.meta.url), {
-        workerData: {
-          control: this.control,
-          graceMs: GRACE_MS,
-          calls: port2,
-          callsDone: this.#callsDone,
-        },
-        transferList: [port2],
-        ...(execArgv === undefined ? {} : { execArgv }),
-        name: 'resumable-state',
-      });
-    const execArgv = workerExecArgv(process.execArgv);
-    try {
-      // Inherited as they are, unless some only make sense for the main script.
-      this.#worker = start(execArgv.length === process.execArgv.length ? undefined : execArgv);
-    } catch (err) {
-      // Flags a worker may not be given explicitly (per-process ones such as --expose-gc).
-      if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-      this.#worker = start([]);
-    }
-    this.#worker.on('message', (message: FromBackground) => {
-      if (message.type === 'signal') this.#onIdleSignal(message.signal);
-      else if (message.type === 'reply') this.#settle(message);
-      else this.#installFallback();
-    });
-    this.#worker.on('error', (err) => {
-      this.#alive = false;
-      process.stderr.write(`resumable-state: background thread failed: ${err.message}\n`);
-    });
-    this.#worker.on('exit', () => {
-      this.#alive = false;
-      this.#failAwaited();
-      // Every checkpoint takes its slow path once, saves on this thread and re-arms there.
-      for (const flag of this.#flags.values()) Atomics.store(flag, 0, 1);
-    });
-    // After the listeners: adding a 'message' listener refs the port again.
-    this.#worker.unref();
     // A signal caught after the last step boundary (the program was ending anyway) still
     // ends the process as the signal would: with 128 + its number, not 0.
     onExit(() => {
@@ -124,10 +101,106 @@ export class Background {
       const signal = this.pendingSignal;
       if (signal !== 0 && !this.#handling && !process.exitCode) process.exitCode = 128 + signal;
     });
+    const plan = planSignalWatch();
+    this.#signalsUnavailable = plan.unavailable;
+    let worker: Worker;
+    try {
+      worker = this.#start(port2, plan.unavailable === undefined ? plan.execArgv : []);
+    } catch (err) {
+      // Said once at open (openNotices); saves then run on the calling thread (#12.3).
+      this.#startFailure = (err as Error).message;
+      this.#alive = false;
+      return;
+    }
+    // Once, at the first open: until the thread runs, neither due timers nor signals would
+    // be seen, and a busy loop would never let its failure to start be reported.
+    if (Atomics.wait(this.control, Control.READY, 0, START_WAIT_MS) === 'timed-out') {
+      void worker.terminate();
+      this.#startFailure = `it did not start within ${START_WAIT_MS / 1000} s`;
+      this.#alive = false;
+      return;
+    }
+    this.#worker = worker;
+    worker.on('message', (message: FromBackground) => {
+      if (message.type === 'signal') this.#onIdleSignal(message.signal);
+      else if (message.type === 'reply') this.#settle(message);
+      else this.#signalsLost(message.reason);
+    });
+    worker.on('error', (err) => {
+      this.#alive = false;
+      process.stderr.write(`resumable-state: background thread failed: ${err.message}\n`);
+    });
+    worker.on('exit', () => {
+      this.#alive = false;
+      this.#failAwaited();
+      // Every checkpoint takes its slow path once, saves on this thread and re-arms there.
+      for (const flag of this.#flags.values()) Atomics.store(flag, 0, 1);
+    });
+    // After the listeners: adding a 'message' listener refs the port again.
+    worker.unref();
+  }
+
+  // The thread's code (worker-entry.ts) with the flags its signal watcher needs on top of
+  // the main script's own; flags a worker may not be given (per-process ones such as
+  // --expose-gc) are dropped.
+  #start(calls: MessagePort, signalFlags: string[]): Worker {
+    const entry = workerEntry();
+    const start = (execArgv: string[] | undefined) =>
+      new Worker('code' in entry ? entry.code : entry.file, {
+        eval: 'code' in entry,
+        workerData: {
+          control: this.control,
+          graceMs: GRACE_MS,
+          calls,
+          callsDone: this.#callsDone,
+        },
+        transferList: [calls],
+        ...(execArgv === undefined ? {} : { execArgv }),
+        name: 'resumable-state',
+      });
+    const execArgv = workerExecArgv(process.execArgv);
+    const unchanged = execArgv.length === process.execArgv.length && signalFlags.length === 0;
+    try {
+      // Inherited as they are, unless some only make sense for the main script.
+      return start(unchanged ? undefined : [...execArgv, ...signalFlags]);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+      return start(signalFlags);
+    }
   }
 
   #post(message: ToBackground): void {
-    this.#worker.postMessage(message);
+    this.#worker?.postMessage(message);
+  }
+
+  /**
+   * One-line notices due at a checkpoint's open, each said once per process: the thread
+   * could not start, or (when the checkpoint handles signals) no signal watcher is possible.
+   */
+  openNotices(signals: boolean): string[] {
+    const out: string[] = [];
+    if (this.#startFailure !== undefined && !this.#startFailureSaid) {
+      this.#startFailureSaid = true;
+      out.push(
+        `the background thread could not start (${this.#startFailure}): saves run on the calling thread`,
+      );
+    }
+    const reason = this.#signalsUnavailable ?? this.#startFailure;
+    if (signals && reason !== undefined && !this.#signalsNoticeSaid) {
+      this.#signalsNoticeSaid = true;
+      out.push(signalsNotice(reason));
+    }
+    return out;
+  }
+
+  // The thread found no signal watcher although the main side expected one: async loops
+  // only, said through the log of the latest checkpoint that handles signals.
+  #signalsLost(reason: string): void {
+    this.#signalsUnavailable = reason;
+    this.#installFallback();
+    if (this.#signalsNoticeSaid) return;
+    this.#signalsNoticeSaid = true;
+    this.#signalLog?.(`resumable-state: ${signalsNotice(reason)}`);
   }
 
   /** False once the thread has died; saves then run on the calling thread. */
@@ -248,13 +321,21 @@ export class Background {
       this.#post({ type: 'arm', id, flag, delay });
       return;
     }
-    // Degraded mode after the thread died: a main-thread timer, seen only when the event
-    // loop turns (async loops), so saves go on rather than stop silently.
-    setTimeout(() => Atomics.store(flag, 0, 1), Math.min(delay, 2 ** 31 - 1)).unref();
+    // Without the thread (it died, or could not start): the flag stays up and sync() reads
+    // the clock (isDue), so saves go on even in a busy synchronous loop, never stop silently.
+    this.#deadlines.set(id, Date.now() + delay);
+    Atomics.store(flag, 0, 1);
+  }
+
+  /** Whether checkpoint `id`'s raised flag means a save is due (always, while the thread keeps time). */
+  isDue(id: number): boolean {
+    const deadline = this.#deadlines.get(id);
+    return deadline === undefined || Date.now() >= deadline;
   }
 
   disarm(id: number): void {
     this.#flags.delete(id);
+    this.#deadlines.delete(id);
     this.#post({ type: 'disarm', id });
   }
 
@@ -263,9 +344,25 @@ export class Background {
     return this.control[Control.SIGNAL]!;
   }
 
-  /** Calls `handler` on SIGINT/SIGTERM/SIGHUP until the returned function is called. */
-  onSignal(handler: SignalHandler): () => void {
-    if (this.#signalHandlers.size === 0) this.#post({ type: 'signals', on: true });
+  /**
+   * Calls `handler` on SIGINT/SIGTERM/SIGHUP until the returned function is called. `log`
+   * says it if the thread later finds no way to watch signals.
+   */
+  onSignal(handler: SignalHandler, log?: (line: string) => void): () => void {
+    this.#signalLog = log ?? this.#signalLog;
+    if (this.#signalHandlers.size === 0) {
+      if (this.#worker === undefined || this.#signalsUnavailable !== undefined) {
+        this.#installFallback();
+      }
+      this.#post({ type: 'signals', on: true });
+      // A signal before the watcher runs would end the process unsaved: wait for it (ms).
+      if (this.alive) Atomics.wait(this.control, Control.WATCHING, 0, WATCH_WAIT_MS);
+      // The thread found none, although this side expected one: known now, said at open.
+      if (Atomics.load(this.control, Control.WATCHING) === 2) {
+        this.#signalsUnavailable ??= 'no signal watcher could be started in the background thread';
+        this.#installFallback();
+      }
+    }
     this.#signalHandlers.add(handler);
     return () => {
       if (!this.#signalHandlers.delete(handler)) return;
@@ -366,6 +463,7 @@ export class Background {
   // Without a signal watcher off the main thread, signals are seen only when the event
   // loop turns: async loops are covered, busy synchronous loops are not.
   #installFallback(): void {
+    if (this.#fallbackListeners.size > 0) return;
     for (const [name, signal] of Object.entries(SIGNALS) as [SignalName, number][]) {
       const listener = () => {
         if (this.#signalHandlers.size === 0 || this.pendingSignal !== 0) return;
@@ -402,6 +500,10 @@ export function workerExecArgv(argv: readonly string[]): string[] {
     out.push(arg);
   }
   return out;
+}
+
+function signalsNotice(reason: string): string {
+  return `signals in busy synchronous loops are not available on ${runtimeName()}: ${reason}; async loops still save on SIGTERM/SIGINT`;
 }
 
 function unreachable(target: StoreTarget): StoreError {

@@ -25,8 +25,12 @@ export const Control = {
    * exit handlers (out of memory) stops counting: waits on it then end instead of hanging.
    */
   HEARTBEAT: 4,
+  /** Set to 1 by the background thread once it listens for messages. */
+  READY: 5,
+  /** 1 while the background thread watches signals, 2 when it found no way to: see hooks/signal-watch.ts. */
+  WATCHING: 6,
   /** Length of the control array. */
-  LENGTH: 5,
+  LENGTH: 7,
 } as const;
 
 /** Signals that save and exit, with their numbers on Linux and macOS. */
@@ -65,7 +69,19 @@ export interface ReportArea {
 
 export const Slot = { FREE: 0, FILLING: -1, CLAIMED: -2 } as const;
 
-/** How to build a store inside the background thread: `(await import(module))[name](...args)`. */
+/**
+ * Module names of the stores built into the background thread's code: a bundled app has no
+ * file of ours to import (#12.3).
+ */
+export const BUILT_IN = {
+  file: 'resumable-state:file-store',
+  remoteHost: 'resumable-state:remote-host',
+} as const;
+
+/**
+ * How to build a store inside the background thread: `(await import(module))[name](...args)`,
+ * where `module` is a URL or one of BUILT_IN.
+ */
 export interface StoreTarget {
   module: string;
   name: string;

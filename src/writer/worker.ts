@@ -4,16 +4,23 @@
  *
  * Signals: a `process.on('SIGTERM')` listener never runs while the main thread is busy in a
  * synchronous loop (and then the process does not die either). This thread has its own
- * event loop, so a libuv signal watcher started here fires at once; it raises a shared
- * flag that the next `sync()` or loop step on the main thread sees. Node only exposes
- * that watcher through the deprecated `process.binding('signal_wrap')`; where it is
- * missing, the main thread falls back to `process.on` (async loops only).
+ * event loop, so a signal watcher started here (hooks/signal-watch.ts) fires at once; it
+ * raises a shared flag that the next `sync()` or loop step on the main thread sees. Where
+ * no watcher can be had, the main thread falls back to `process.on` (async loops only).
+ *
+ * Bundled into a string at build time (scripts/build-worker.mjs) and started with `eval`,
+ * so a bundled app needs no file of it beside the bundle (#12.3): imports here must stay
+ * static, except the stores named by module (shared stores' client code).
  */
 import { rm } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { packCheckpoint } from '../codec/container.js';
+import { type SignalWatch, watchSignals } from '../hooks/signal-watch.js';
+import { backgroundFileStore } from '../store/file.js';
+import { hostRemoteStore } from '../store/remote-host.js';
 import {
   type BackgroundData,
+  BUILT_IN,
   type CallReply,
   Control,
   type ErrorReport,
@@ -27,29 +34,15 @@ import {
 } from './protocol.js';
 import { readStaged } from './staging.js';
 
-interface SignalHandle {
-  onsignal: ((signal: number) => void) | undefined;
-  start(signal: number): number;
-  close(): void;
-}
-
 const { control, graceMs, calls, callsDone } = workerData as BackgroundData;
 const port = parentPort!;
 const timers = new Map<number, { timer: NodeJS.Timeout; flag: Int32Array }>();
-let handles: SignalHandle[] = [];
+let signalWatch: SignalWatch | undefined;
 
 const post = (message: FromBackground) => port.postMessage(message);
 const HEARTBEAT_MS = 500;
 /** Node's setTimeout holds at most 2^31 - 1 ms; longer intervals are waited in steps. */
 const MAX_TIMEOUT = 2 ** 31 - 1;
-
-// Reading signal_wrap prints a deprecation warning (DEP0111) that is ours, not the user's.
-const emitWarning = process.emitWarning;
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-  const code = typeof rest[0] === 'object' ? (rest[0] as { code?: string } | null)?.code : rest[1];
-  if (code === 'DEP0111') return;
-  (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
-}) as typeof process.emitWarning;
 
 // Anything unexpected here must not leave the main thread waiting for writes forever.
 function fatal(err: unknown): void {
@@ -66,27 +59,26 @@ function raise(flag: Int32Array): void {
 }
 
 function startSignals(): void {
-  if (handles.length > 0) return;
-  let Signal: new () => SignalHandle;
+  if (signalWatch !== undefined) return;
   try {
-    ({ Signal } = (
-      process as unknown as { binding(name: string): { Signal: new () => SignalHandle } }
-    ).binding('signal_wrap'));
+    signalWatch = watchSignals(SIGNALS, onSignal);
+    settle(Control.WATCHING, 1);
   } catch (err) {
     post({ type: 'signals-unavailable', reason: (err as Error).message });
-    return;
-  }
-  for (const signal of Object.values(SIGNALS)) {
-    const handle = new Signal();
-    handle.onsignal = onSignal;
-    if (handle.start(signal) === 0) handles.push(handle);
-    else handle.close();
+    settle(Control.WATCHING, 2);
   }
 }
 
 function stopSignals(): void {
-  for (const handle of handles) handle.close();
-  handles = [];
+  signalWatch?.stop();
+  signalWatch = undefined;
+  Atomics.store(control, Control.WATCHING, 0);
+}
+
+/** Sets `control[index]` and wakes the main thread waiting on it. */
+function settle(index: number, value: number): void {
+  Atomics.store(control, index, value);
+  Atomics.notify(control, index);
 }
 
 function onSignal(signal: number): void {
@@ -138,6 +130,10 @@ port.on('message', (message: ToBackground) => {
   }
 });
 
+// The main thread waits for this at the first open: from then on its timers and signals
+// are in this thread's hands.
+settle(Control.READY, 1);
+
 function arm(id: number, flag: Int32Array, delay: number): void {
   const step = Math.min(delay, MAX_TIMEOUT);
   const timer = setTimeout(() => {
@@ -165,12 +161,19 @@ type HostedStore = {
 
 const stores = new Map<string, Promise<HostedStore>>();
 
+// Our own stores come with this thread's code: no module to find beside a bundle (#12.3).
+const BUILT_IN_STORES: Record<string, Record<string, unknown>> = {
+  [BUILT_IN.file]: { backgroundFileStore },
+  [BUILT_IN.remoteHost]: { hostRemoteStore },
+};
+
 // One instance per target for the life of the thread: it holds connections and leases.
 function storeFor(target: StoreTarget): Promise<HostedStore> {
   const key = JSON.stringify(target);
   let store = stores.get(key);
   if (store === undefined) {
-    store = import(target.module).then(
+    const builtIn = BUILT_IN_STORES[target.module];
+    store = (builtIn === undefined ? import(target.module) : Promise.resolve(builtIn)).then(
       (module: Record<string, (...args: unknown[]) => HostedStore | Promise<HostedStore>>) => {
         const create = module[target.name];
         if (typeof create !== 'function') {
