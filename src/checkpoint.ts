@@ -18,6 +18,7 @@ import {
   each as eachLoop,
   type LoopHost,
   loopPositions,
+  loopProgress,
   range as rangeLoop,
   restorePositions,
 } from './loops.js';
@@ -31,6 +32,7 @@ import {
 } from './options.js';
 import { breakProgressLine, createProgress } from './progress.js';
 import { Random, type RandomState } from './random.js';
+import { type Shard, shardName } from './shard.js';
 import { type OnceOptions, type StepStats, Steps } from './steps.js';
 import { fileStore } from './store/file.js';
 import type { CheckpointStore, Generation, JournalFile } from './store/store.js';
@@ -87,6 +89,8 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
   readonly location: string;
   /** Seeded generator; its state is saved with every save and restored by `restore()`. */
   readonly random: Random;
+  /** This task's shard of an array job (option `shard`), if any. */
+  readonly shard: Shard | undefined;
 
   readonly #options: ResolvedOptions;
   readonly #store: CheckpointStore;
@@ -141,6 +145,8 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       this.#keyText = canonicalKey(this.#options.key);
       name = `${name}.${hashKey(this.#keyText)}`;
     }
+    this.shard = this.#options.shard;
+    if (this.shard !== undefined) name = shardName(name, this.shard);
     this.name = name;
     this.#source = {};
     if (caller.file !== undefined) this.#source.file = caller.file;
@@ -152,6 +158,7 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
       loops: new Map(),
       sync: () => this.sync(),
       progress: this.#options.progress ? createProgress(process.stderr) : undefined,
+      shard: this.shard,
     };
     if (!this.#options.enabled) return;
 
@@ -603,6 +610,10 @@ export class Checkpoint<T extends object = Record<string, unknown>> {
     };
     if (this.#keyText !== undefined) meta.key = this.#keyText;
     if (this.#options.version !== undefined) meta.version = this.#options.version;
+    // Read by `resume status` from the metadata alone (#15.4).
+    if (this.shard !== undefined) meta.shard = { ...this.shard };
+    const progress = loopProgress(this.#loops);
+    if (progress !== undefined) meta.progress = progress;
     const { compression, keep } = this.#options;
     const writer = this.#writer;
     if (writer !== undefined && !durable && this.#background!.alive) {
