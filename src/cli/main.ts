@@ -20,6 +20,10 @@ import { defaultDir, safeFileName } from '../naming.js';
 import { parseDuration } from '../options.js';
 import { toTaggedJson } from './export-json.js';
 import { formatAge, formatBytes, summarize, table } from './format.js';
+import { statusCommand } from './status.js';
+import { listStore, withLocalCopy } from './store-commands.js';
+import { storeReader } from './store-reader.js';
+import { parseStoreUrl } from './store-url.js';
 
 const HELP: Record<string, string> = {
   main: `Usage: resume <command> [options]
@@ -31,13 +35,17 @@ Commands:
   rm <name>                  delete a checkpoint, every generation of it
   prune --older-than <age>   delete checkpoints saved longer ago than <age> (e.g. 7d)
   prune --expired            delete files moved aside (expired, other schema version)
+  status <name>              progress of an array job's shards (--json, --watch)
 
 Options: --dir <folder> (default: .checkpoints of the nearest package, or $RESUME_DIR),
---json (list, show), --help. Run \`resume <command> --help\` for more.
+--store s3://bucket/prefix | redis://host:port/prefix and --endpoint <url> (list, show,
+export, status), --json (list, show, status), --help. Run \`resume <command> --help\` for more.
 `,
-  list: 'Usage: resume list [dir] [--json] [--expire 24h]\n',
-  show: 'Usage: resume show <name> [--dir <folder>] [--json]\n',
-  export: 'Usage: resume export <name> [--dir <folder>] [--out <file>]\n',
+  list: 'Usage: resume list [dir] [--store <url>] [--json] [--expire 24h]\n',
+  show: 'Usage: resume show <name> [--dir <folder> | --store <url>] [--json]\n',
+  export: 'Usage: resume export <name> [--dir <folder> | --store <url>] [--out <file>]\n',
+  status:
+    'Usage: resume status <name> [--dir <folder> | --store <url> [--endpoint <url>]] [--count <n>] [--json] [--watch]\n',
   rm: 'Usage: resume rm <name> [--dir <folder>] [--yes]\n',
   prune: 'Usage: resume prune (--older-than <age> | --expired) [--dir <folder>]\n',
 };
@@ -157,6 +165,10 @@ async function run(argv: string[]): Promise<string> {
       'older-than': { type: 'string' },
       expired: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      store: { type: 'string' },
+      endpoint: { type: 'string' },
+      watch: { type: 'boolean', default: false },
+      count: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -164,6 +176,20 @@ async function run(argv: string[]): Promise<string> {
   if (!(command in HELP) || command === 'main')
     throw new UsageError(`unknown command \`${command}\``);
   if (values.help) return HELP[command]!.trimEnd();
+  // #15.4: a shared store, read without taking any lease.
+  if (values.store !== undefined || command === 'status') {
+    const store =
+      values.store === undefined ? undefined : parseStoreUrl(values.store, values.endpoint);
+    const reader = storeReader(
+      store,
+      folder(command === 'list' ? (rest[0] ?? values.dir) : values.dir),
+    );
+    try {
+      return await storeCommand(command, reader, rest, values);
+    } finally {
+      await reader.close();
+    }
+  }
   switch (command) {
     case 'list':
       return list(
@@ -218,6 +244,50 @@ async function run(argv: string[]): Promise<string> {
       if (files.length > 0) lines.unshift(removeFiles(files));
       return lines.length === 0 ? 'nothing to remove' : lines.join('\n');
     }
+  }
+}
+
+async function storeCommand(
+  command: string,
+  reader: ReturnType<typeof storeReader>,
+  rest: string[],
+  values: {
+    json: boolean;
+    watch: boolean;
+    count?: string | undefined;
+    out?: string | undefined;
+    expire: string;
+  },
+): Promise<string> {
+  switch (command) {
+    case 'status': {
+      const count = values.count === undefined ? undefined : Number(values.count);
+      if (count !== undefined && !(Number.isInteger(count) && count >= 1)) {
+        throw new UsageError(`--count must be an integer >= 1, got '${values.count}'`);
+      }
+      const options = { json: values.json, watch: values.watch, count };
+      return statusCommand(reader, needName(rest, command), options, (t) =>
+        process.stdout.write(t),
+      );
+    }
+    case 'list':
+      return listStore(reader, values.json, parseDuration(values.expire, 'expire'));
+    case 'show': {
+      const name = needName(rest, command);
+      return withLocalCopy(reader, name, (dir) => show(dir, name, values.json));
+    }
+    case 'export': {
+      const name = needName(rest, command);
+      const { state } = await withLocalCopy(reader, name, (dir) =>
+        readCheckpointFile(checkpointFile(dir, name)),
+      );
+      const text = JSON.stringify(toTaggedJson(state), null, 2);
+      if (values.out === undefined) return text;
+      writeFileSync(values.out, `${text}\n`);
+      return `wrote ${values.out}`;
+    }
+    default:
+      throw new UsageError(`\`resume ${command}\` does not take --store`);
   }
 }
 
