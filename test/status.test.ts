@@ -282,10 +282,12 @@ describeS3('resume --store s3:// (moto)', () => {
     expect(JSON.parse(resume(['export', 'sweep.shard-0-of-2', ...at]).out)).toEqual({ sum: 20 });
     // The holder kept its lease all along: it still saves.
     running.save();
-    expect(resume(['show', 'nothing', ...at])).toMatchObject({
-      code: 1,
-      err: 'resume: no checkpoint "nothing" in s3://cli/runs\n',
-    });
+    const nothing = resume(['show', 'nothing', ...at]);
+    expect(nothing.code).toBe(1);
+    // The last line: the AWS SDK may warn about the Node version before it.
+    expect(nothing.err).toMatch(
+      /\nresume: no checkpoint "nothing" in s3:\/\/cli\/runs\n$|^resume: no checkpoint "nothing" in s3:\/\/cli\/runs\n$/,
+    );
   }, 60_000);
 });
 

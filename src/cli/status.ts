@@ -152,7 +152,7 @@ const fraction = (done: number, total: number | null) =>
 export function formatStatus(status: ArrayStatus, now = Date.now()): string {
   const rows = status.shards.map((s) => [
     String(s.index),
-    s.state === 'missing' ? '-' : fraction(s.done, s.total),
+    s.savedAt === null ? '-' : fraction(s.done, s.total),
     s.savedAt ?? '-',
     s.savedAt === null ? '-' : formatAge(now - Date.parse(s.savedAt)),
     s.holder === null ? '-' : `pid ${s.holder.pid} on ${s.holder.host}`,
