@@ -472,12 +472,11 @@ class IterableLoop<I> extends Loop implements IterableIterator<I> {
       if (this.bar !== undefined) this.bar.tick(this.itemsDone());
       syncOrAbort(this);
       // A shard's loop passes over the items of the other shards.
-      if (this.stride !== 1 && this.#skip(iterator!, this.stride - 1, 0)) return DONE;
+      if (this.stride !== 1 && this.#skip(iterator!, this.stride - 1, true)) return DONE;
     } else if (this.state === IDLE) {
       const k = this.begin();
       iterator = this.#iterator = this.items[Symbol.iterator]();
-      this.k = 0;
-      if (this.#skip(iterator, k, k)) return DONE;
+      if (this.#skip(iterator, k, false)) return DONE;
       this.startProgress();
     } else {
       return DONE;
@@ -495,18 +494,20 @@ class IterableLoop<I> extends Loop implements IterableIterator<I> {
   }
 
   /**
-   * Consumes `n` items not to visit (counted in `k`); true, the loop finished, when they ran
-   * out. An unsharded loop finishing keeps a `saved` position past the end, as it always did.
+   * Consumes `n` items not to visit; true, the loop finished, when they ran out. `counted`:
+   * they are other shards' items, counted in `k` as they go; else they are the items done by
+   * earlier runs, already in `k`. A shard's loop that runs out keeps the number of items as
+   * its final position (its total); an unsharded one keeps its saved position, as always.
    */
-  #skip(iterator: Iterator<I>, n: number, saved: number): boolean {
+  #skip(iterator: Iterator<I>, n: number, counted: boolean): boolean {
     try {
       for (let skipped = 0; skipped < n; skipped++) {
         if (iterator.next().done) {
-          if (this.stride === 1) this.k = Math.max(this.k, saved);
+          if (!counted && this.stride !== 1) this.k = skipped;
           this.finish();
           return true;
         }
-        this.k++;
+        if (counted) this.k++;
       }
     } catch (error) {
       this.abort();
@@ -545,18 +546,19 @@ class AsyncLoop<I> extends Loop {
     const k = this.begin();
     let ended = false;
     const iterator = this.items[Symbol.asyncIterator]();
-    // Passes over `n` items not to visit (counted in `k`); false when they ran out.
-    const skip = async (n: number) => {
+    // Passes over `n` items not to visit, as IterableLoop's #skip does; false when they ran out.
+    const skip = async (n: number, counted: boolean) => {
       for (let skipped = 0; skipped < n; skipped++) {
-        if ((await iterator.next()).done) return false;
-        this.k++;
+        if ((await iterator.next()).done) {
+          if (!counted && this.stride !== 1) this.k = skipped;
+          return false;
+        }
+        if (counted) this.k++;
       }
       return true;
     };
     try {
-      this.k = 0;
-      if (!(await skip(k))) {
-        if (this.stride === 1) this.k = k; // an unsharded loop keeps its saved position, as always
+      if (!(await skip(k, false))) {
         ended = true;
         return;
       }
@@ -573,7 +575,7 @@ class AsyncLoop<I> extends Loop {
         if (this.bar !== undefined) this.bar.tick(this.itemsDone());
         this.host.sync();
         // A shard's loop passes over the items of the other shards.
-        if (this.stride !== 1 && !(await skip(this.stride - 1))) {
+        if (this.stride !== 1 && !(await skip(this.stride - 1, true))) {
           ended = true;
           return;
         }

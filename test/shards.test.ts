@@ -257,6 +257,35 @@ describe('loops of a shard', () => {
     },
   );
 
+  test('a source that throws while a restarted shard passes over done items keeps the position', () => {
+    const store = memoryStore();
+    const done: number[] = [];
+    function* source(failAt?: number) {
+      for (let i = 0; i < 10; i++) {
+        if (i === failAt) throw new Error('source failed');
+        yield i;
+      }
+    }
+    const run = (failAt?: number, stopAt?: number) => {
+      const chp = shardOf(0, 2, store);
+      chp.restore({});
+      try {
+        for (const i of chp.each(source(failAt))) {
+          if (i === stopAt) break;
+          done.push(i);
+        }
+      } catch (err) {
+        expect((err as Error).message).toBe('source failed');
+        chp.save();
+      }
+      chp.close();
+    };
+    run(undefined, 4); // 0 and 2 done
+    run(1); // fails while passing over the items done
+    run();
+    expect(done).toEqual([0, 2, 4, 6, 8]);
+  });
+
   test('the metadata holds this shard’s items done and total', () => {
     const chp = shardOf(1, 4);
     chp.restore({});
