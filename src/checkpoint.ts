@@ -19,6 +19,7 @@ import {
   each as eachLoop,
   type LoopHost,
   loopPositions,
+  loopProgress,
   range as rangeLoop,
   restorePositions,
 } from './loops.js';
@@ -33,6 +34,7 @@ import {
 import { printable } from './printable.js';
 import { breakProgressLine, createProgress } from './progress.js';
 import { Random } from './random.js';
+import { type Shard, shardName } from './shard.js';
 import { type OnceOptions, type StepStats, Steps } from './steps.js';
 import { fileStore } from './store/file.js';
 import type { CheckpointStore, Generation, JournalFile } from './store/store.js';
@@ -80,6 +82,8 @@ export class Checkpoint<T extends object = object> {
   readonly location: string;
   /** Seeded generator; its state is saved with every save and restored by `restore()`. */
   readonly random: Random;
+  /** This task's shard of an array job (option `shard`), if any. */
+  readonly shard: Shard | undefined;
 
   readonly #options: ResolvedOptions;
   readonly #store: CheckpointStore;
@@ -136,6 +140,8 @@ export class Checkpoint<T extends object = object> {
       this.#keyText = canonicalKey(this.#options.key);
       name = `${name}.${hashKey(this.#keyText)}`;
     }
+    this.shard = this.#options.shard;
+    if (this.shard !== undefined) name = shardName(name, this.shard);
     this.name = name;
     this.#source = {};
     if (caller.file !== undefined) this.#source.file = caller.file;
@@ -147,6 +153,7 @@ export class Checkpoint<T extends object = object> {
       loops: new Map(),
       sync: () => this.sync(),
       progress: this.#options.progress ? createProgress(process.stderr) : undefined,
+      shard: this.shard,
     };
     if (!this.#options.enabled) return;
 
@@ -677,6 +684,10 @@ export class Checkpoint<T extends object = object> {
     };
     if (this.#keyText !== undefined) meta.key = this.#keyText;
     if (this.#options.version !== undefined) meta.version = this.#options.version;
+    // Read by `resume status` from the metadata alone (#15.4).
+    if (this.shard !== undefined) meta.shard = { ...this.shard };
+    const progress = loopProgress(this.#loops);
+    if (progress !== undefined) meta.progress = progress;
     const { compression, keep } = this.#options;
     const writer = this.#writer;
     if (writer !== undefined && !durable && this.#background!.alive) {

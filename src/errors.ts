@@ -76,3 +76,23 @@ export class CheckpointClosedError extends CheckpointError {
 export class UnsupportedFormatError extends CheckpointError {
   override readonly code = 'CHECKPOINT_FORMAT';
 }
+
+/**
+ * `shard: 'auto'` found no usable array index or count in the environment (#15.1): the
+ * message names every variable read and what it held.
+ */
+export class ShardEnvironmentError extends CheckpointError {
+  override readonly code = 'CHECKPOINT_SHARD_ENV';
+}
+
+/** `collectShards()` found shards with no saved checkpoint: `missing` lists their indexes (#15.3). */
+export class MissingShardsError extends CheckpointError {
+  override readonly code = 'CHECKPOINT_SHARDS_MISSING';
+  /** Indexes of the shards without a checkpoint, ascending. */
+  readonly missing: number[];
+
+  constructor(message: string, missing: number[]) {
+    super(message);
+    this.missing = missing;
+  }
+}

@@ -1,12 +1,15 @@
 export { Checkpoint, type CheckpointInfo, type Trackable } from './checkpoint.js';
 export { registerClass } from './codec/classes.js';
 export type { Compression } from './codec/compression.js';
+export { type CollectShardsOptions, collectShards } from './collect.js';
 export {
   CheckpointClosedError,
   CheckpointError,
   CheckpointLockedError,
   CorruptCheckpointError,
+  MissingShardsError,
   SerializationError,
+  ShardEnvironmentError,
   StateTooDeepError,
   StoreError,
   UnsupportedFormatError,
@@ -22,6 +25,7 @@ export {
 } from './inspect.js';
 export type { CheckpointOptions, LogTarget } from './options.js';
 export { Random, type RandomState } from './random.js';
+export type { Shard } from './shard.js';
 export type { Durability, OnceOptions, StepStats } from './steps.js';
 export { type BridgeOptions, bridgedStore } from './store/bridge.js';
 export { type FileStoreOptions, type FileSystem, fileStore } from './store/file.js';

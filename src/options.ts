@@ -2,6 +2,7 @@
  * Options of a Checkpoint: declared once with their defaults, validated once.
  */
 import type { Compression } from './codec/compression.js';
+import { resolveShard, type Shard } from './shard.js';
 import type { CheckpointStore } from './store/store.js';
 
 /** Where one-line notices go: a function, a stream-like object, or `false` for silence. */
@@ -91,6 +92,15 @@ export interface CheckpointOptions {
   retries?: number;
   /** Delay before the first retry, doubled for each next one, with jitter (at most 60 s). @default '1s' */
   retryDelay?: number | string;
+  /**
+   * This task's shard of an array job (#15): the checkpoint is named
+   * `<name>.shard-<index>-of-<count>`, and top-level `range`/`each` loops visit only the items
+   * at positions `i` with `i % count === index`. `'auto'` reads the index from
+   * `JOB_COMPLETION_INDEX` (Kubernetes), `SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN` (SLURM)
+   * or `AWS_BATCH_JOB_ARRAY_INDEX` (AWS Batch), and the count from `SLURM_ARRAY_TASK_COUNT` or
+   * `RESUME_SHARDS`. @default none
+   */
+  shard?: Shard | 'auto';
 }
 
 /** Options after defaults and validation. */
@@ -119,6 +129,7 @@ export interface ResolvedOptions {
   lockWaitMs: number | undefined;
   retries: number;
   retryDelayMs: number;
+  shard: Shard | undefined;
 }
 
 /** Validates the options of one `once()` call (or the checkpoint's defaults for it). */
@@ -237,6 +248,7 @@ const KNOWN = new Set([
   'lockWait',
   'retries',
   'retryDelay',
+  'shard',
 ]);
 
 /** Applies defaults and validates; bad values throw TypeError/RangeError naming the option. */
@@ -330,5 +342,6 @@ export function resolveOptions(
       options.lockWait === undefined ? undefined : parseDuration(options.lockWait, 'lockWait'),
     retries: steps.retries ?? 0,
     retryDelayMs: steps.retryDelay ?? 1000,
+    shard: resolveShard(options.shard, env),
   };
 }

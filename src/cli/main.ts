@@ -13,6 +13,10 @@ import { printableLines } from './output.js';
 import { pruneAside, pruneOlderThan } from './prune.js';
 import { rm } from './rm.js';
 import { show } from './show.js';
+import { statusCommand } from './status.js';
+import { listStore, withLocalCopy } from './store-commands.js';
+import { storeReader } from './store-reader.js';
+import { parseStoreUrl } from './store-url.js';
 import { COMMANDS, HELP, nearest, OPTIONS, parseAge, UsageError } from './usage.js';
 
 const HELP_OPTION = { help: { type: 'boolean', short: 'h', default: false } } as const;
@@ -79,6 +83,21 @@ async function run(argv: string[]): Promise<string> {
   const rest = positionals.slice(1);
   if (values.help === true) return HELP[command]!;
   const dir = () => folder(values.dir as string | undefined);
+  // #15.4: a shared store (or an array job's shards), read without taking any lock or lease.
+  if (values.store !== undefined || command === 'status') {
+    const url = values.store as string | undefined;
+    const store =
+      url === undefined ? undefined : parseStoreUrl(url, values.endpoint as string | undefined);
+    const reader = storeReader(
+      store,
+      folder((command === 'list' ? (rest[0] ?? values.dir) : values.dir) as string | undefined),
+    );
+    try {
+      return await storeCommand(command, reader, rest, values);
+    } finally {
+      await reader.close();
+    }
+  }
   switch (command) {
     case 'help': {
       const topic = rest[0];
@@ -106,6 +125,44 @@ async function run(argv: string[]): Promise<string> {
       }
       return pruneOlderThan(dir(), parseAge(age, 'older-than'), age);
     }
+  }
+}
+
+type Values = Parsed['values'];
+
+/** `list`, `show`, `export` and `status` over a shared store or a folder's shards (#15.4). */
+async function storeCommand(
+  command: string,
+  reader: ReturnType<typeof storeReader>,
+  rest: string[],
+  values: Values,
+): Promise<string> {
+  const json = values.json === true;
+  switch (command) {
+    case 'status': {
+      const raw = values.count as string | undefined;
+      const count = raw === undefined ? undefined : Number(raw);
+      if (count !== undefined && !(Number.isInteger(count) && count >= 1)) {
+        throw new UsageError(`--count must be an integer >= 1, got '${raw}'`, command);
+      }
+      const options = { json, watch: values.watch === true, count };
+      return statusCommand(reader, needName(rest, command), options, (t) =>
+        process.stdout.write(printableLines(t)),
+      );
+    }
+    case 'list':
+      return listStore(reader, json, parseAge(values.expire as string, 'expire'));
+    case 'show': {
+      const name = needName(rest, command);
+      return withLocalCopy(reader, name, (dir) => show(dir, name, json));
+    }
+    case 'export': {
+      const name = needName(rest, command);
+      const out = values.out as string | undefined;
+      return withLocalCopy(reader, name, (dir) => exportState(dir, name, out));
+    }
+    default:
+      throw new UsageError(`\`resume ${command}\` does not take --store`, command);
   }
 }
 

@@ -24,19 +24,27 @@ Commands:
   rm <name>                  delete a checkpoint, every generation of it
   prune --older-than <age>   delete checkpoints saved longer ago than <age> (e.g. 7d)
   prune --expired            delete files moved aside (expired, other schema version, foreign)
+  status <name>              progress of an array job's shards (--json, --watch)
   help [command]             this text, or the usage of one command
 
 Options: --dir <folder> (default: .checkpoints of the nearest package, or $RESUME_DIR),
---json (list, show), --help. Run \`resume <command> --help\` for more.
+--store s3://bucket/prefix | redis://host:port/prefix and --endpoint <url> (list, show,
+export, status), --json (list, show, status), --help. Run \`resume <command> --help\` for more.
 `,
-  list: `Usage: resume list [dir] [--dir <folder>] [--json] [--expire <age>]
+  list: `Usage: resume list [dir] [--dir <folder> | --store <url>] [--json] [--expire <age>]
 
 Lists the checkpoints of a folder from their headers. STATUS is ok, expired (saved
 longer ago than --expire, default 24h), corrupt, or "in use (pid N)" while a live
 process on this host holds it. ${AGE}
 `,
-  show: 'Usage: resume show <name> [--dir <folder>] [--json]\n',
-  export: 'Usage: resume export <name> [--dir <folder>] [--out <file>]\n',
+  show: 'Usage: resume show <name> [--dir <folder> | --store <url>] [--json]\n',
+  export: 'Usage: resume export <name> [--dir <folder> | --store <url>] [--out <file>]\n',
+  status: `Usage: resume status <name> [--dir <folder> | --store <url> [--endpoint <url>]] [--count <n>] [--json] [--watch]
+
+Progress of an array job: a line per shard of <name> (index, items done/total, last save
+and its age, holder and whether its lock or lease is live, running/stopped/done/missing)
+and a total line with progress, rate and ETA. --watch refreshes every 2 s until Ctrl-C.
+`,
   rm: 'Usage: resume rm <name> [--dir <folder>] [--yes]\n',
   prune: `Usage: resume prune (--older-than <age> | --expired) [--dir <folder>]
 
@@ -51,12 +59,23 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 const dir = { type: 'string' } as const;
 const json = { type: 'boolean', default: false } as const;
+/** A shared store's URL and an S3-compatible endpoint (#15.4). */
+const store = { type: 'string' } as const;
+const endpoint = { type: 'string' } as const;
 
 /** The options of each command; `--help`/`-h` is accepted by all. */
 export const OPTIONS: Record<string, Options> = {
-  list: { dir, json, expire: { type: 'string', default: '24h' } },
-  show: { dir, json },
-  export: { dir, out: { type: 'string', short: 'o' } },
+  list: { dir, json, expire: { type: 'string', default: '24h' }, store, endpoint },
+  show: { dir, json, store, endpoint },
+  export: { dir, out: { type: 'string', short: 'o' }, store, endpoint },
+  status: {
+    dir,
+    json,
+    store,
+    endpoint,
+    watch: { type: 'boolean', default: false },
+    count: { type: 'string' },
+  },
   rm: { dir, yes: { type: 'boolean', short: 'y', default: false } },
   prune: { dir, 'older-than': { type: 'string' }, expired: { type: 'boolean', default: false } },
   help: {},

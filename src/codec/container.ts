@@ -58,6 +58,13 @@ export interface CheckpointMeta {
   node: string;
   host: string;
   pid: number;
+  /** The array job's shard this checkpoint belongs to (option `shard`, #15). */
+  shard?: { index: number; count: number };
+  /**
+   * Items of the top-level `range`/`each` loops done (this shard's only) at this save, and
+   * their total when every loop's is known (ranges, arrays, finished iterables) (#15.4).
+   */
+  progress?: { done: number; total?: number };
   /** Bytes of the encoded state before and after compression. */
   rawBytes: number;
   storedBytes: number;
