@@ -7,7 +7,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from '../codec/checksum.js';
-import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
+import { CheckpointError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import { isProcessAlive } from '../lock.js';
 import { judgeProcess } from '../process-identity.js';
@@ -42,6 +42,10 @@ function isCheckpointError(err: unknown): boolean {
   if (err instanceof CheckpointError) return true;
   const code = (err as { code?: unknown } | null)?.code;
   return err instanceof Error && typeof code === 'string' && code.startsWith('CHECKPOINT_');
+}
+
+function isLockedError(err: unknown): boolean {
+  return isCheckpointError(err) && (err as { code: string }).code === 'CHECKPOINT_LOCKED';
 }
 
 /** Builds the host in the background thread: `(await import(module))[name](...args)`. */
@@ -168,7 +172,8 @@ export class RemoteHost {
           await this.store.lock(name, owner, replace);
           return undefined;
         } catch (err) {
-          if (!(err instanceof CheckpointLockedError) || attempt >= 3) throw err;
+          // By code: the store module's error class is not this bundled copy's (#12.3).
+          if (!isLockedError(err) || attempt >= 3) throw err;
           const lease = await this.store.lease?.(name);
           if (lease === undefined) {
             if (this.store.lease === undefined) throw err;
