@@ -92,7 +92,14 @@ function start(config: Config, env: Record<string, string>, hold = false): Run {
 async function startRunning(config: Config, index: number, hold = false): Promise<Run> {
   for (;;) {
     const run = start(config, engineEnv(index), hold);
-    const first = await Promise.race([run.resumed.then(() => 'resumed'), run.exit]);
+    // An exit before resuming rejects \`resumed\` at the same moment: take the exit's outcome then.
+    const first = await Promise.race([
+      run.resumed.then(
+        () => 'resumed',
+        () => run.exit,
+      ),
+      run.exit,
+    ]);
     if (first === 'resumed') return run;
     if ((first as { code: number | null }).code !== 75) {
       throw new Error(`shard ${index} did not start (seed ${SEED}): ${JSON.stringify(first)}`);
