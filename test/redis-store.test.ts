@@ -473,11 +473,12 @@ describeRedis('Redis store: lease and fencing', () => {
     await a.close();
     await leaseExpired(prefix, 'jf');
     await b.lock('jf', owner(222, 'host-b'));
-    for (const late of [
-      a.journal!.append('jf', 1, Buffer.from('M'), Buffer.from('late')),
-      a.journal!.drop('jf', 5),
-    ]) {
-      const err = await rejectionOf(late);
+    // Both handled at once: the second may reject while the first is awaited.
+    const errors = await Promise.all([
+      rejectionOf(a.journal!.append('jf', 1, Buffer.from('M'), Buffer.from('late'))),
+      rejectionOf(a.journal!.drop('jf', 5)),
+    ]);
+    for (const err of errors) {
       expect(err).toBeInstanceOf(CheckpointLockedError);
       expect(err).toMatchObject({ pid: 222, host: 'host-b' });
     }
