@@ -71,6 +71,20 @@ async function infoFrom(
   return parsed.header.meta;
 }
 
+/** What `stat` returns for a shared store's latest generation, from its manifest and head. */
+async function statOf(
+  found: { manifest: { generations: unknown[] }; first: { size: number } },
+  location: string,
+  head: (end: number) => Promise<Uint8Array>,
+): Promise<StoredCheckpoint> {
+  return {
+    info: await infoFrom(head, location),
+    generations: found.manifest.generations.length,
+    bytes: found.first.size,
+    location,
+  };
+}
+
 /** A reader for `--store` or `--dir`. */
 export function storeReader(store: StoreUrl | undefined, dir: string): StoreReader {
   if (store === undefined) return folderReader(dir);
@@ -194,17 +208,11 @@ function s3Reader(options: Parameters<typeof normalizeS3Options>[0]): StoreReade
       const found = await latest(name);
       if (found === undefined) return undefined;
       const key = `${folder(name)}/${found.first.id}.ckpt`;
-      const location = `s3://${bucket}/${key}`;
-      const info = await infoFrom(
+      return statOf(
+        found,
+        `s3://${bucket}/${key}`,
         async (end) => (await get(key, end)) ?? new Uint8Array(),
-        location,
       );
-      return {
-        info,
-        generations: found.manifest.generations.length,
-        bytes: found.first.size,
-        location,
-      };
     },
     async read(name) {
       const found = await latest(name);
@@ -285,17 +293,11 @@ function redisReader(store: Extract<StoreUrl, { kind: 'redis' }>): StoreReader {
       const found = await latest(client, name);
       if (found === undefined) return undefined;
       const chunk = key(name, `gen:${found.first.id}:0`);
-      const location = `${store.shown}:${name}@${found.first.id}`;
-      const info = await infoFrom(
+      return statOf(
+        found,
+        `${store.shown}:${name}@${found.first.id}`,
         async (end) => (await client.getrangeBuffer(chunk, 0, end - 1)) ?? new Uint8Array(),
-        location,
       );
-      return {
-        info,
-        generations: found.manifest.generations.length,
-        bytes: found.first.size,
-        location,
-      };
     },
     async read(name) {
       const client = await connection;
