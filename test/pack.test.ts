@@ -13,11 +13,15 @@ const { tempDir } = cleanedAfterEach('rs-pack-');
 // npm, tar and a TypeScript build on a busy 2-core machine.
 const slow = 300_000;
 
+// Tools print colour when the CI's terminal asks for it (FORCE_COLOR): outputs compared here are plain.
+const { FORCE_COLOR: _, ...inherited } = process.env;
+const plainEnv = { ...inherited, NO_COLOR: '1', RESUME_DIR: '' };
+
 function run(cmd: string, args: string[], cwd: string) {
   const result = spawnSync(cmd, args, {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, RESUME_DIR: '' },
+    env: plainEnv,
   });
   return { code: result.status, out: result.stdout, err: result.stderr };
 }
