@@ -18,7 +18,7 @@ import {
   memoryStore,
   StoreError,
 } from '../dist/index.js';
-import { thrownBy } from './helpers.js';
+import { exitedPid, thrownBy } from './helpers.js';
 import { describeStoreContract, type StoreCase } from './store-contract.js';
 
 const made: string[] = [];
@@ -407,9 +407,7 @@ describe('fileStore through a Checkpoint', () => {
 
   it('removes temp files of dead writers of that name when a Checkpoint opens, and only those', () => {
     const dir = tempDir();
-    const deadPid = Number(
-      execFileSync(process.execPath, ['-p', 'process.pid'], { encoding: 'utf8' }),
-    );
+    const deadPid = exitedPid();
     expect(deadPid).toBeGreaterThan(0);
     const leftovers = [
       `job.ckpt.tmp-${deadPid}-0a1b2c3d`,

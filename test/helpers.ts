@@ -1,5 +1,5 @@
 /** Small helpers shared by the test files. */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,4 +40,18 @@ export function cleanedAfterEach(prefix: string) {
       return dir;
     },
   };
+}
+
+/**
+ * The pid of a process that has just exited. Printed with `-e`, not `-p`: `-p` inspects the
+ * value, in colour when the environment forces it (FORCE_COLOR), which no longer parses.
+ */
+export function exitedPid(): number {
+  const pid = Number(
+    execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    }),
+  );
+  if (!(pid > 0)) throw new Error(`could not read a child's pid: ${pid}`);
+  return pid;
 }

@@ -3,7 +3,7 @@
  * `lockWait` option, and the file store waiting for a live holder to let go. The shared
  * stores' restarts and twin processes are in shared-stores.test.ts.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Checkpoint, CheckpointLockedError } from '../dist/index.js';
 import { currentProcess, judgeProcess } from '../dist/process-identity.js';
-import { cleanedAfterEach, thrownBy } from './helpers.js';
+import { cleanedAfterEach, exitedPid, thrownBy } from './helpers.js';
 
 const HOLD = fileURLToPath(new URL('./fixtures/lease/hold-briefly.mjs', import.meta.url));
 const { tempDir, children, open } = cleanedAfterEach('rs-lease-');
@@ -34,7 +34,7 @@ describe('judging a lease holder', () => {
   });
 
   it('a process of this pid space that is gone is dead', () => {
-    const gone = Number(spawnSync(process.execPath, ['-p', 'process.pid']).stdout.toString());
+    const gone = exitedPid();
     expect(judgeProcess({ ...me, pid: gone, start: undefined as unknown as string })).toBe('dead');
   });
 

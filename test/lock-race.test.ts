@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanedAfterEach } from './helpers.js';
+import { cleanedAfterEach, exitedPid } from './helpers.js';
 
 const RACER = fileURLToPath(new URL('./fixtures/lock/racer.mjs', import.meta.url));
 const RACERS = 12;
@@ -92,7 +92,7 @@ let racers: Racer[] = [];
 let deadPid = 0;
 
 beforeAll(async () => {
-  deadPid = Number(execFileSync(process.execPath, ['-p', 'process.pid'], { encoding: 'utf8' }));
+  deadPid = exitedPid();
   racers = await Promise.all(Array.from({ length: RACERS }, startRacer));
 });
 

@@ -4,7 +4,7 @@
  * release; a lock left by a killed process (or garbage) is taken over; a lock from another
  * host is respected, since its owner cannot be checked from here.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import nodeFs, {
   existsSync,
   mkdirSync,
@@ -28,7 +28,7 @@ import {
   StoreError,
 } from '../dist/index.js';
 import { backgroundFileStore } from '../dist/store/file.js';
-import { cleanedAfterEach, thrownBy } from './helpers.js';
+import { cleanedAfterEach, exitedPid, thrownBy } from './helpers.js';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/lock/holder.mjs', import.meta.url));
 const CHILD_TIMEOUT_MS = 10_000;
@@ -202,9 +202,7 @@ describe('checkpoint lock', () => {
 
   it('a hand-written lock of a dead process on this host is taken over', () => {
     const dir = tempDir();
-    const deadPid = Number(
-      execFileSync(process.execPath, ['-p', 'process.pid'], { encoding: 'utf8' }),
-    );
+    const deadPid = exitedPid();
     writeFileSync(
       join(dir, 'job.lock'),
       JSON.stringify({
