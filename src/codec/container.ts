@@ -29,6 +29,7 @@ import {
   codecName,
   compressChunk,
   decompressChunk,
+  isKnownCodec,
   maxRawBytes,
 } from './compression.js';
 import { decodeState, type EncodedState, isStackOverflow } from './serializer.js';
@@ -222,6 +223,11 @@ function checkDeclaredSizes(header: Header, where: string): void {
   let raw = 0;
   let stored = 0;
   for (const [index, [codec, storedLength, rawLength]] of header.chunks.entries()) {
+    if (!isKnownCodec(codec)) {
+      throw new UnsupportedFormatError(
+        `Checkpoint file ${where} uses compression codec ${codec}, unknown to this version of resumable-state. Upgrade resumable-state to read it.`,
+      );
+    }
     if (rawLength > maxRawBytes(codec, storedLength) || rawLength > MAX_CHUNK_BYTES) {
       throw corrupt(
         where,
