@@ -6,12 +6,13 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { CheckpointInfo } from '../checkpoint.js';
-import { readHeader } from '../codec/container.js';
+import { readHeadAsync } from '../codec/layout.js';
 import { checkpointFile, readCheckpointInfo } from '../inspect.js';
 import { isProcessAlive } from '../lock.js';
 import { safeFileName } from '../naming.js';
+import { baseOfLatest, generationIndex, lockFile } from '../store/file-layout.js';
 import { createS3Client, loadS3Sdk } from '../store/s3-client.js';
 import { normalizeS3Options } from '../store/s3-options.js';
 import type { StoreUrl } from './store-url.js';
@@ -53,24 +54,6 @@ export interface StoreReader {
   close(): Promise<void>;
 }
 
-/** Bytes read first for the metadata: the header of almost every checkpoint fits. */
-const HEAD_PROBE = 64 * 1024;
-
-/** The metadata in the first bytes of a checkpoint, fetching the whole header if needed. */
-async function infoFrom(
-  head: (end: number) => Promise<Uint8Array>,
-  location: string,
-): Promise<CheckpointInfo> {
-  let bytes = await head(HEAD_PROBE);
-  let parsed = readHeader(bytes, location);
-  if (parsed === undefined && bytes.byteLength >= 20) {
-    bytes = await head(20 + Buffer.from(bytes).readUInt32LE(12));
-    parsed = readHeader(bytes, location);
-  }
-  if (parsed === undefined) throw new Error(`Checkpoint ${location} is corrupt: truncated`);
-  return parsed.header.meta;
-}
-
 /** What `stat` returns for a shared store's latest generation, from its manifest and head. */
 async function statOf(
   found: { manifest: { generations: unknown[] }; first: { size: number } },
@@ -78,7 +61,7 @@ async function statOf(
   head: (end: number) => Promise<Uint8Array>,
 ): Promise<StoredCheckpoint> {
   return {
-    info: await infoFrom(head, location),
+    info: (await readHeadAsync(head, location, found.first.size)).header.meta,
     generations: found.manifest.generations.length,
     bytes: found.first.size,
     location,
@@ -97,9 +80,7 @@ function folderReader(dir: string): StoreReader {
     where: dir,
     async names() {
       try {
-        return readdirSync(dir)
-          .filter((e) => e.endsWith('.ckpt'))
-          .map((e) => e.slice(0, -'.ckpt'.length));
+        return readdirSync(dir).flatMap((e) => baseOfLatest(e) ?? []);
       } catch (err) {
         if (missing(err)) return [];
         throw err;
@@ -110,10 +91,8 @@ function folderReader(dir: string): StoreReader {
       const file = checkpointFile(dir, name);
       try {
         const info = readCheckpointInfo(file);
-        const base = `${safeFileName(name)}.ckpt.`;
-        const older = readdirSync(dir).filter(
-          (e) => e.startsWith(base) && /^\d+$/.test(e.slice(base.length)),
-        );
+        const base = baseOfLatest(basename(file))!;
+        const older = readdirSync(dir).filter((e) => (generationIndex(e, base) ?? 0) > 0);
         return { info, generations: 1 + older.length, bytes: info.storedBytes, location: file };
       } catch (err) {
         if (missing(err)) return undefined;
@@ -131,7 +110,7 @@ function folderReader(dir: string): StoreReader {
     async holder(name) {
       let lock: { pid: number; host: string; since?: string };
       try {
-        lock = JSON.parse(readFileSync(join(dir, `${safeFileName(name)}.lock`), 'utf8'));
+        lock = JSON.parse(readFileSync(join(dir, lockFile(safeFileName(name))), 'utf8'));
       } catch {
         return undefined;
       }
