@@ -38,6 +38,7 @@ import { type Shard, shardName } from './shard.js';
 import { type OnceOptions, type StepStats, Steps } from './steps.js';
 import { fileStore } from './store/file.js';
 import type { CheckpointStore, Generation, JournalFile } from './store/store.js';
+import { targetOf } from './store/thread-target.js';
 import { Background } from './writer/background.js';
 import { BackgroundWriter } from './writer/writer.js';
 
@@ -166,7 +167,7 @@ export class Checkpoint<T extends object = object> {
     this.#store.cleanup?.(name);
     this.#background = Background.get();
     this.#timerId = this.#background.newId();
-    const target = this.#store.target;
+    const target = targetOf(this.#store);
     if (target !== undefined) {
       this.#writer = new BackgroundWriter(this.#background, target, this.#due, name);
       let writers = writersByLocation.get(this.location);

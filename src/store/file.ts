@@ -50,6 +50,7 @@ import type {
   JournalFile,
   StoredJournal,
 } from './store.js';
+import { withTarget } from './thread-target.js';
 
 /** The subset of node:fs the file store uses; pass a faulty one to test failures. */
 export type FileSystem = Pick<
@@ -316,13 +317,8 @@ function createFileStore(
     },
   };
 
-  return {
+  const store: CheckpointStore = {
     journal,
-    // Without a custom fs the store can be rebuilt in the background thread, which then
-    // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
-    ...(options.fs === undefined
-      ? { target: { module: BUILT_IN.file, name: 'backgroundFileStore', args: [dir] } }
-      : {}),
     locate: fileOf,
     generations,
     checkLock,
@@ -425,6 +421,10 @@ function createFileStore(
       }
     },
   };
+  // Without a custom fs the store can be rebuilt in the background thread, which then
+  // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
+  if (options.fs !== undefined) return store;
+  return withTarget(store, { module: BUILT_IN.file, name: 'backgroundFileStore', args: [dir] });
 }
 
 /**

@@ -11,7 +11,6 @@ import { CheckpointError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import { isProcessAlive } from '../lock.js';
 import { judgeProcess } from '../process-identity.js';
-import type { StoreTarget } from '../writer/protocol.js';
 import { tempFile } from './file-layout.js';
 import type {
   AsyncCheckpointStore,
@@ -21,6 +20,7 @@ import type {
   RemoteJournal,
 } from './remote.js';
 import type { LockOwner } from './store.js';
+import type { StoreTarget } from './thread-target.js';
 
 /** Options of the host, set by `bridgedStore`. */
 export interface RemoteHostOptions {
