@@ -21,6 +21,7 @@ import type { AsyncCheckpointStore, RemoteGeneration } from '../dist/store/remot
 import { checkPayload, payload } from './fixtures/redis/payload.mjs';
 import { thrownBy } from './helpers.js';
 import { describeRedis, type RedisServer, startRedis } from './servers/redis.js';
+import { describeAsyncStoreContract } from './store-contract.js';
 
 const MiB = 1024 * 1024;
 const made: string[] = [];
@@ -150,6 +151,10 @@ describeRedis('Redis store: contract and layout', () => {
     raw.disconnect();
     await server.dispose();
   });
+
+  describeAsyncStoreContract('createRedisStore', (prefix) =>
+    createRedisStore({ url: server.url, prefix }),
+  );
 
   it('lists no generations for a name never written', async () => {
     const s = store(server, { prefix: freshPrefix() });

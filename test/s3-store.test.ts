@@ -33,6 +33,7 @@ import {
   type TcpProxy,
   tcpProxy,
 } from './servers/s3.js';
+import { describeAsyncStoreContract } from './store-contract.js';
 
 const BUCKET = 'rs-s3-store-test';
 const MiB = 1024 * 1024;
@@ -270,6 +271,10 @@ describeS3('S3 store (moto)', () => {
       expect(s3('').locate('a/b')).toBe(`s3://${BUCKET}/a_b-c14cddc0`);
     });
   });
+
+  describeAsyncStoreContract('createS3Store', (prefix) =>
+    createS3Store({ bucket: BUCKET, prefix, endpoint: server.endpoint, ...S3_TEST_CONFIG }),
+  );
 
   describe('contract', () => {
     it('has no generations before the first write', async () => {
