@@ -24,7 +24,7 @@ import { CheckpointLockedError, StoreError } from '../dist/index.js';
 import type { AsyncCheckpointStore, RemoteGeneration } from '../dist/store/remote.js';
 import { createS3Store, type S3StoreOptions } from '../dist/store/s3.js';
 import { slices } from '../dist/store/s3-upload.js';
-import { thrownBy } from './helpers.js';
+import { rejectionOf as rejection, thrownBy } from './helpers.js';
 import {
   describeS3,
   S3_TEST_CONFIG,
@@ -113,15 +113,6 @@ async function uploadsUnder(prefix: string): Promise<string[]> {
 async function objectText(key: string): Promise<string> {
   const out = await server.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   return out.Body!.transformToString();
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 const owner = (pid: number, host: string) => ({ pid, host, since: '2026-11-24T12:00:00.000Z' });

@@ -14,6 +14,7 @@ import {
   type RemoteGeneration,
   StoreError,
 } from '../dist/index.js';
+import { rejectionOf as rejection } from './helpers.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const asText = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
@@ -185,15 +186,6 @@ export function describeAsyncStoreContract(
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-    }
-
-    async function rejection(promise: Promise<unknown>): Promise<unknown> {
-      try {
-        await promise;
-      } catch (err) {
-        return err;
-      }
-      throw new Error('expected a rejection');
     }
 
     it('has no generations for a name never written', async () => {
