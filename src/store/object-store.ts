@@ -51,6 +51,20 @@ const JOURNAL = /^journal-(\d{16})-[0-9a-f-]+-\d{8}\.rec$/;
 /** Objects read at once by a journal read. */
 const READ_CONCURRENCY = 8;
 
+/** The keys of checkpoint files in folder `folder` (see the top of this file), for readers too. */
+export const objectKeys = {
+  generation: (folder: string, id: string) => `${folder}/${id}.ckpt`,
+  manifest: (folder: string) => `${folder}/manifest.json`,
+  lease: (folder: string) => `${folder}/lease.json`,
+  /** The folder of the manifest at `key` below `start`, or undefined for any other key. */
+  folderOfManifest(key: string, start: string): string | undefined {
+    const rest = key.startsWith(start) ? key.slice(start.length) : '';
+    return /^[^/]+\/manifest\.json$/.test(rest)
+      ? rest.slice(0, -'/manifest.json'.length)
+      : undefined;
+  },
+};
+
 /** Where a store keeps its checkpoints, and for how long a lease holds. */
 export interface ObjectStoreOptions {
   /** The key folder of checkpoint `name` (prefix included, no trailing `/`). */
@@ -523,15 +537,15 @@ class ObjectStore implements AsyncCheckpointStore {
   }
 
   #generationKey(name: string, id: string): string {
-    return `${this.#folder(name)}/${id}.ckpt`;
+    return objectKeys.generation(this.#folder(name), id);
   }
 
   #manifestKey(name: string): string {
-    return `${this.#folder(name)}/manifest.json`;
+    return objectKeys.manifest(this.#folder(name));
   }
 
   #leaseKey(name: string): string {
-    return `${this.#folder(name)}/lease.json`;
+    return objectKeys.lease(this.#folder(name));
   }
 }
 

@@ -21,20 +21,20 @@ export type { S3Credentials, S3StoreOptions } from './s3-options.js';
 export function createS3Store(options: S3StoreOptions): AsyncCheckpointStore {
   const settings = normalizeS3Options(options);
   return objectStore(new S3Bucket(settings), {
-    folder: (name) => folderOf(settings, name),
+    folder: (name) => s3Folder(settings, name),
     leaseTtl: settings.leaseTtl,
   });
 }
 
 /** `s3://bucket/prefix/name`: where the objects of checkpoint `name` live. */
 export function s3Location(settings: S3Settings, name: string): string {
-  return `s3://${settings.bucket}/${folderOf(settings, name)}`;
+  return `s3://${settings.bucket}/${s3Folder(settings, name)}`;
 }
 
 // Still 0.1's folder names (32-bit hash): moving a checkpoint's objects to a new folder is a
 // migration of its own. Two names sharing a folder are told apart by the name each file
 // holds, which is compared on restore (#11.4).
-function folderOf({ prefix }: S3Settings, name: string): string {
+export function s3Folder({ prefix }: Pick<S3Settings, 'prefix'>, name: string): string {
   const folder = legacySafeFileName(name);
   return prefix === '' ? folder : `${prefix}/${folder}`;
 }
