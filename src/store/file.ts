@@ -12,21 +12,20 @@
  * generations whose stored name is this name are renamed to the new file names (their
  * journals with them), once, before anything else reads or writes them. Files of another
  * name that shared 0.1's file name stay where they are, for that name to adopt.
+ *
+ * Over 400 lines: the store is one closure over its folder and fs (listing, locking,
+ * publishing, adoption, journals), whose parts share that state; names live in
+ * ./file-layout.ts and descriptor I/O in ./file-io.ts.
  */
 import nodeFs from 'node:fs';
 import { join } from 'node:path';
-import type { ByteSource } from '../codec/container.js';
 import { readHead } from '../codec/layout.js';
-import {
-  CheckpointError,
-  CheckpointLockedError,
-  CorruptCheckpointError,
-  StoreError,
-} from '../errors.js';
+import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import { acquireFileLock, confirmFileLock, holdsFileLock, isProcessAlive } from '../lock.js';
 import { legacySafeFileName, safeFileName } from '../naming.js';
 import { BUILT_IN } from '../writer/protocol.js';
+import { fileJournal, IO_SLICE, openFileSource } from './file-io.js';
 import {
   asideFile,
   generationFile,
@@ -42,17 +41,12 @@ import {
   tempFile,
 } from './file-layout.js';
 import { formatWait, sleep } from './lease-wait.js';
-import { openRegularFile, readRegularFile, SAFE_READ_FLAGS } from './regular-file.js';
-import type {
-  CheckpointJournal,
-  CheckpointStore,
-  Generation,
-  JournalFile,
-  StoredJournal,
-} from './store.js';
+import { readRegularFile, SAFE_READ_FLAGS } from './regular-file.js';
+import type { CheckpointJournal, CheckpointStore, Generation, StoredJournal } from './store.js';
 import { withTarget } from './thread-target.js';
 
 /** The subset of node:fs the file store uses; pass a faulty one to test failures. */
+export { openFileSource } from './file-io.js';
 export type FileSystem = Pick<
   typeof nodeFs,
   | 'openSync'
@@ -426,93 +420,6 @@ function createFileStore(
   if (options.fs !== undefined) return store;
   return withTarget(store, { module: BUILT_IN.file, name: 'backgroundFileStore', args: [dir] });
 }
-
-/**
- * Appends through node:fs directly: the writes run on libuv's pool, so a step's fsync does
- * not block the event loop; records are whole when the descriptor is in append mode.
- */
-function fileJournal(fd: number, fail: (err: unknown) => Error): JournalFile {
-  const writeAll = async (bytes: Uint8Array) => {
-    let offset = 0;
-    while (offset < bytes.byteLength) {
-      const { bytesWritten } = await new Promise<{ bytesWritten: number }>((resolve, reject) =>
-        nodeFs.write(fd, bytes, offset, bytes.byteLength - offset, null, (err, bytesWritten) =>
-          err ? reject(err) : resolve({ bytesWritten }),
-        ),
-      );
-      offset += bytesWritten;
-    }
-    await new Promise<void>((resolve, reject) =>
-      nodeFs.fdatasync(fd, (err) => (err ? reject(err) : resolve())),
-    );
-  };
-  return {
-    async append(bytes) {
-      try {
-        await writeAll(bytes);
-      } catch (err) {
-        throw fail(err);
-      }
-    },
-    appendSync(bytes) {
-      try {
-        let offset = 0;
-        while (offset < bytes.byteLength) {
-          offset += nodeFs.writeSync(fd, bytes, offset, bytes.byteLength - offset);
-        }
-        nodeFs.fdatasyncSync(fd);
-      } catch (err) {
-        throw fail(err);
-      }
-    },
-    close() {
-      ignoreErrors(() => nodeFs.closeSync(fd));
-    },
-  };
-}
-
-/**
- * Random access to the checkpoint file at `path` (named `where` in messages): reads fill
- * whole buffers or fail, a short file being corrupt. `fail` wraps I/O errors.
- */
-export function openFileSource(
-  path: string,
-  where: string,
-  fail: (err: unknown) => Error,
-  fs: Pick<FileSystem, 'openSync' | 'fstatSync' | 'readSync' | 'closeSync'> = nodeFs,
-): ByteSource & { close(): void } {
-  const { fd, size } = openRegularFile(path, where, fail, fs);
-  return {
-    size,
-    read(into, position) {
-      let done = 0;
-      while (done < into.byteLength) {
-        let n: number;
-        try {
-          n = fs.readSync(
-            fd,
-            into,
-            done,
-            Math.min(into.byteLength - done, IO_SLICE),
-            position + done,
-          );
-        } catch (err) {
-          throw fail(err);
-        }
-        if (n === 0) {
-          throw new CorruptCheckpointError(
-            `Checkpoint file ${where} is corrupt: truncated at ${position + done} bytes`,
-          );
-        }
-        done += n;
-      }
-    },
-    close: () => fs.closeSync(fd),
-  };
-}
-
-/** Bytes per read or write call: node:fs takes at most 2^31 - 1 at once (#11.9). */
-const IO_SLICE = 1024 ** 3;
 
 function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === code;
