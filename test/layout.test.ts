@@ -29,7 +29,11 @@ const file = (key = '') =>
 /** A reader over `bytes` that records the lengths asked for. */
 function reader(bytes: Buffer) {
   const asked: number[] = [];
-  return { asked, read: (end: number) => (asked.push(end), bytes.subarray(0, end)) };
+  const read = (end: number) => {
+    asked.push(end);
+    return bytes.subarray(0, end);
+  };
+  return { asked, read };
 }
 
 async function* pieces(bytes: Buffer, size: number) {
