@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { type CheckpointMeta, packCheckpoint } from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
+import { formatAgeOf } from './durations.js';
 import { type Envelope, type LoadedCheckpoint, readEnvelope } from './envelope.js';
 import {
   CheckpointClosedError,
@@ -38,6 +39,7 @@ import { type Shard, shardName } from './shard.js';
 import { type OnceOptions, type StepStats, Steps } from './steps.js';
 import { fileStore } from './store/file.js';
 import type { CheckpointStore, Generation, JournalFile } from './store/store.js';
+import { targetOf } from './store/thread-target.js';
 import { Background } from './writer/background.js';
 import { BackgroundWriter } from './writer/writer.js';
 
@@ -166,7 +168,7 @@ export class Checkpoint<T extends object = object> {
     this.#store.cleanup?.(name);
     this.#background = Background.get();
     this.#timerId = this.#background.newId();
-    const target = this.#store.target;
+    const target = targetOf(this.#store);
     if (target !== undefined) {
       this.#writer = new BackgroundWriter(this.#background, target, this.#due, name);
       let writers = writersByLocation.get(this.location);
@@ -269,7 +271,7 @@ export class Checkpoint<T extends object = object> {
     this.#createdAt = meta.createdAt;
     this.#saves = meta.saves;
     this.#notice(
-      `resumed "${this.name}" from save #${meta.saves} of ${formatAge(meta.savedAt)} ago (${this.location})`,
+      `resumed "${this.name}" from save #${meta.saves} of ${formatAgeOf(meta.savedAt)} ago (${this.location})`,
     );
     return state;
   }
@@ -779,7 +781,7 @@ export class Checkpoint<T extends object = object> {
         const tag = `expired-${timestamp()}`;
         const moved = this.#store.moveAside(this.name, tag);
         this.#notice(
-          `saved state of "${this.name}" from ${formatAge(meta.savedAt)} ago has expired; starting fresh (old files kept as ${moved.join(', ')})`,
+          `saved state of "${this.name}" from ${formatAgeOf(meta.savedAt)} ago has expired; starting fresh (old files kept as ${moved.join(', ')})`,
         );
         return undefined;
       }
@@ -911,14 +913,4 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const proto = Object.getPrototypeOf(value) as object | null;
   return proto === Object.prototype || proto === null;
-}
-
-/** `3.2s`, `5m`, `2h 5m`, `3d`: compact human age of an ISO time. */
-function formatAge(iso: string): string {
-  const ms = Math.max(0, Date.now() - Date.parse(iso));
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m`;
-  if (ms < 86_400_000)
-    return `${Math.floor(ms / 3_600_000)}h ${Math.round((ms % 3_600_000) / 60_000)}m`;
-  return `${Math.round(ms / 86_400_000)}d`;
 }

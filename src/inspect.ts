@@ -5,9 +5,10 @@
 import { closeSync, existsSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { CheckpointInfo } from './checkpoint.js';
-import { readHeader } from './codec/container.js';
+import { readHead } from './codec/layout.js';
 import { readEnvelope } from './envelope.js';
 import { legacySafeFileName, safeFileName } from './naming.js';
+import { baseOfLatest, generationIndex, isFileOf, latestFile } from './store/file-layout.js';
 import { openRegularFile, readRegularFile } from './store/regular-file.js';
 
 /** One checkpoint of a folder, as `listCheckpoints` sees it. */
@@ -26,23 +27,16 @@ export interface CheckpointListing {
   error?: string;
 }
 
-const HEAD_PROBE = 64 * 1024;
-
 /** Metadata of a checkpoint file, read from its header only (verified by the header CRC). */
 export function readCheckpointInfo(file: string): CheckpointInfo {
   // A FIFO or a symlink planted at a checkpoint's name is refused, never waited on (#11.8).
-  const { fd } = openRegularFile(file, file, (err) => err as Error);
+  const { fd, size } = openRegularFile(file, file, (err) => err as Error);
   try {
-    let bytes = Buffer.alloc(HEAD_PROBE);
-    let length = readSync(fd, bytes, 0, bytes.byteLength, 0);
-    let head = readHeader(bytes.subarray(0, length), file);
-    if (head === undefined && length === HEAD_PROBE) {
-      bytes = Buffer.alloc(20 + bytes.readUInt32LE(12));
-      length = readSync(fd, bytes, 0, bytes.byteLength, 0);
-      head = readHeader(bytes.subarray(0, length), file);
-    }
-    if (head === undefined) throw new Error(`Checkpoint file ${file} is corrupt: truncated`);
-    return head.header.meta;
+    const read = (end: number) => {
+      const bytes = Buffer.alloc(end);
+      return bytes.subarray(0, readSync(fd, bytes, 0, end, 0));
+    };
+    return readHead(read, file, size).header.meta;
   } finally {
     closeSync(fd);
   }
@@ -59,15 +53,14 @@ export function listCheckpoints(dir: string): CheckpointListing[] {
   }
   const listings: CheckpointListing[] = [];
   for (const entry of entries) {
-    if (!entry.endsWith('.ckpt')) continue;
+    const base = baseOfLatest(entry);
+    if (base === undefined) continue;
     const file = join(dir, entry);
-    const older = entries.filter(
-      (e) => e.startsWith(`${entry}.`) && /^\d+$/.test(e.slice(entry.length + 1)),
-    );
+    const older = entries.filter((e) => (generationIndex(e, base) ?? 0) > 0);
     let bytes = 0;
     for (const f of [entry, ...older]) bytes += statSync(join(dir, f)).size;
     const listing: CheckpointListing = {
-      name: entry.slice(0, -'.ckpt'.length),
+      name: base,
       file,
       generations: 1 + older.length,
       bytes,
@@ -88,8 +81,8 @@ export function listCheckpoints(dir: string): CheckpointListing[] {
  * does); a file saved by 0.1 under its older file name when only that one holds `name` (#11.4).
  */
 export function checkpointFile(dir: string, name: string): string {
-  const file = join(dir, `${safeFileName(name)}.ckpt`);
-  const legacy = join(dir, `${legacySafeFileName(name)}.ckpt`);
+  const file = join(dir, latestFile(safeFileName(name)));
+  const legacy = join(dir, latestFile(legacySafeFileName(name)));
   if (legacy === file || existsSync(file) || !existsSync(legacy)) return file;
   try {
     return readCheckpointInfo(legacy).name === name ? legacy : file;
@@ -100,8 +93,7 @@ export function checkpointFile(dir: string, name: string): string {
 
 /** Every file of checkpoint `name` in `dir`: generations, files moved aside, its lock. */
 export function checkpointFiles(dir: string, name: string): string[] {
-  const base = basename(checkpointFile(dir, name));
-  const lock = `${base.slice(0, -'.ckpt'.length)}.lock`;
+  const base = baseOfLatest(basename(checkpointFile(dir, name)))!;
   let entries: string[];
   try {
     entries = readdirSync(dir);
@@ -109,7 +101,7 @@ export function checkpointFiles(dir: string, name: string): string[] {
     return [];
   }
   return entries
-    .filter((e) => e === base || e === lock || e.startsWith(`${base}.`))
+    .filter((e) => isFileOf(e, base))
     .sort()
     .map((e) => join(dir, e));
 }

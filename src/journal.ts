@@ -51,9 +51,7 @@ export function encodeRecord(record: StepRecord): Buffer {
 /** What a journal file holds: its intact records, and where and why reading stopped early. */
 export interface ParsedJournal {
   records: StepRecord[];
-  /** Bytes of the file up to the end of its last intact record. */
-  validBytes: number;
-  /** Set when bytes after `validBytes` were dropped: why. */
+  /** Set when bytes after the last intact record were dropped: why. */
   dropped?: string;
 }
 
@@ -62,16 +60,16 @@ export function parseJournal(bytes: Uint8Array): ParsedJournal {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const records: StepRecord[] = [];
   if (buf.byteLength < JOURNAL_MAGIC.byteLength) {
-    return { records, validBytes: 0, dropped: `a header of ${buf.byteLength} bytes` };
+    return { records, dropped: `a header of ${buf.byteLength} bytes` };
   }
   if (!buf.subarray(0, JOURNAL_MAGIC.byteLength).equals(JOURNAL_MAGIC)) {
-    return { records, validBytes: 0, dropped: 'not a journal (bad magic)' };
+    return { records, dropped: 'not a journal (bad magic)' };
   }
   let at = JOURNAL_MAGIC.byteLength;
   while (at < buf.byteLength) {
     const problem = recordProblem(buf, at);
     if (problem !== undefined) {
-      return { records, validBytes: at, dropped: `${problem} at byte ${at}` };
+      return { records, dropped: `${problem} at byte ${at}` };
     }
     const length = buf.readUInt32LE(at);
     try {
@@ -79,11 +77,11 @@ export function parseJournal(bytes: Uint8Array): ParsedJournal {
     } catch (err) {
       // Intact bytes that do not decode: written by something else; stop here as well.
       const why = `a record that does not decode (${(err as Error).message}) at byte ${at}`;
-      return { records, validBytes: at, dropped: why };
+      return { records, dropped: why };
     }
     at += RECORD_HEAD + length;
   }
-  return { records, validBytes: at };
+  return { records };
 }
 
 function recordProblem(buf: Buffer, at: number): string | undefined {

@@ -44,6 +44,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { CheckpointLockedError, StoreError } from './errors.js';
 import { onExit } from './hooks/exit.js';
+import { tempFile } from './store/file-layout.js';
 import { SAFE_READ_FLAGS } from './store/regular-file.js';
 
 export type LockFs = Pick<
@@ -329,9 +330,9 @@ function hardLinksWork(fs: LockFs, path: string): boolean {
   const dir = dirname(path);
   let works = linksWork.get(dir);
   if (works === undefined) {
-    const probe = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const probe = tempFile(path);
     fs.closeSync(fs.openSync(probe, 'wx', 0o600));
-    const link = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const link = tempFile(path);
     try {
       fs.linkSync(probe, link);
       fs.unlinkSync(link);
@@ -446,7 +447,7 @@ function createExclusive(fs: LockFs, path: string, record: LockRecord): boolean 
 
 /** A temp file next to `path` holding `record`, written and fsynced; returns its path. */
 function writeTemp(fs: LockFs, path: string, record: LockRecord): string {
-  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const temp = tempFile(path);
   const fd = fs.openSync(temp, 'wx', 0o600);
   try {
     writeAll(fs, fd, Buffer.from(JSON.stringify(record)));

@@ -49,6 +49,7 @@
 import { findSourceMap } from 'node:module';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { captureSites } from './naming.js';
 import { describe } from './options.js';
 
 /** Progress display of one loop, from {@link LoopHost.progress}. */
@@ -598,66 +599,12 @@ interface CallSite {
   getColumnNumber(): number | null;
 }
 
-const keepSites = (_error: Error, sites: CallSite[]): CallSite[] => sites;
 /** Frames kept above the boundary: the caller is normally the first. */
 const SITE_FRAMES = 3;
 
-/** True for a property that plain assignment sets and plain assignment (or delete) puts back. */
-function plain(descriptor: PropertyDescriptor | undefined): boolean {
-  return (
-    descriptor === undefined || (descriptor.writable === true && descriptor.configurable === true)
-  );
-}
-
-/**
- * The call sites just above `boundary`, or an empty array when they cannot be captured. The
- * user's `Error.stackTraceLimit` and `Error.prepareStackTrace` are replaced during the capture
- * only and put back exactly (by plain assignment when they are plain writable properties, the
- * usual case and the fast one; else through their descriptors).
- */
-function captureSites(boundary: Function): CallSite[] {
-  const limit = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
-  const prepare = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
-  const fast = plain(limit) && plain(prepare);
-  let sites: unknown;
-  try {
-    if (fast) {
-      Error.stackTraceLimit = SITE_FRAMES;
-      Error.prepareStackTrace = keepSites as typeof Error.prepareStackTrace;
-    } else {
-      const value = (v: unknown) => ({ value: v, writable: true, configurable: true });
-      Object.defineProperty(Error, 'stackTraceLimit', value(SITE_FRAMES));
-      Object.defineProperty(Error, 'prepareStackTrace', value(keepSites));
-    }
-    const holder: { stack?: unknown } = {};
-    Error.captureStackTrace(holder, boundary);
-    sites = holder.stack; // formatted lazily: read it while prepareStackTrace is ours
-  } catch {
-    sites = undefined; // frozen Error properties: no site
-  } finally {
-    putBack('prepareStackTrace', prepare, fast);
-    putBack('stackTraceLimit', limit, fast);
-  }
-  return Array.isArray(sites) ? (sites as CallSite[]) : [];
-}
-
-function putBack(
-  key: 'stackTraceLimit' | 'prepareStackTrace',
-  original: PropertyDescriptor | undefined,
-  fast: boolean,
-): void {
-  try {
-    if (original === undefined) Reflect.deleteProperty(Error, key);
-    else if (fast) (Error as unknown as Record<string, unknown>)[key] = original.value;
-    else Object.defineProperty(Error, key, original);
-  } catch {
-    // Whatever could be set can be put back.
-  }
-}
-
 /** `primes.mjs:12:20`: where the code above `boundary` calls it, mapped through a source map. */
-export function loopSite(boundary: Function): string {
-  const sites = captureSites(boundary);
+function loopSite(boundary: Function): string {
+  const sites = captureSites<CallSite>(boundary, SITE_FRAMES);
   const site = sites.find((s) => !s.getFileName()?.startsWith('node:')) ?? sites[0];
   if (site === undefined) return '<unknown>';
   const fileName = site.getFileName() ?? undefined;

@@ -80,18 +80,23 @@ const ANONYMOUS_TYPES = new Set([
   'null',
 ]);
 
-const keepCallSites = (_error: Error, sites: CallSite[]): CallSite[] => sites;
+const keepSites = (_error: Error, sites: unknown[]): unknown[] => sites;
+
+type Key = 'stackTraceLimit' | 'prepareStackTrace';
+
+/** True for a property that plain assignment sets and plain assignment (or delete) puts back. */
+function plain(descriptor: PropertyDescriptor | undefined): boolean {
+  return (
+    descriptor === undefined || (descriptor.writable === true && descriptor.configurable === true)
+  );
+}
 
 /**
  * Sets `Error[key]` for the duration of one capture; `false` when the property cannot be
  * changed (non-configurable and read-only). Non-configurable writable properties only get a
  * new value, so that their other attributes stay as they were.
  */
-function install(
-  key: 'stackTraceLimit' | 'prepareStackTrace',
-  value: unknown,
-  original: PropertyDescriptor | undefined,
-): boolean {
+function install(key: Key, value: unknown, original: PropertyDescriptor | undefined): boolean {
   try {
     Object.defineProperty(
       Error,
@@ -106,33 +111,42 @@ function install(
   }
 }
 
-/** Puts back exactly what was there: the same descriptor, or no property at all. */
-function restore(
-  key: 'stackTraceLimit' | 'prepareStackTrace',
-  original: PropertyDescriptor | undefined,
-): void {
+/** Puts back exactly what was there: the same descriptor (or value), or no property at all. */
+function restore(key: Key, original: PropertyDescriptor | undefined, fast: boolean): void {
   try {
     if (original === undefined) Reflect.deleteProperty(Error, key);
+    else if (fast) (Error as unknown as Record<string, unknown>)[key] = original.value;
     else Object.defineProperty(Error, key, original);
   } catch {
-    // Unreachable in practice: whatever `install` could change can be changed back.
+    // Unreachable in practice: whatever could be changed can be changed back.
   }
 }
 
 /**
- * Structured call sites of the current stack, without the frames above and including the
- * topmost call of `boundary`. Empty when `boundary` is not on the stack or capture is impossible.
- * The user's `Error.stackTraceLimit` and `Error.prepareStackTrace` (even absent or odd values,
- * accessors included, whose getters and setters are not called) are replaced only during the
- * capture and restored exactly. A frozen `stackTraceLimit` is used as it is.
+ * Up to `frames` structured call sites (#16.7: the one capture, loops.ts uses it too) of the current stack, without the frames above and
+ * including the topmost call of `boundary`. Empty when `boundary` is not on the stack or
+ * capture is impossible. The user's `Error.stackTraceLimit` and `Error.prepareStackTrace`
+ * (even absent or odd values, accessors included, whose getters and setters are not called)
+ * are replaced only during the capture and restored exactly: by plain assignment when both
+ * are plain writable properties (the usual case, and the fast one: loops capture on every
+ * `range()`), else through their descriptors. A frozen `stackTraceLimit` is used as it is.
  */
-function captureSites(boundary: Function): CallSite[] {
+export function captureSites<Site = CallSite>(boundary: Function, frames = FRAME_LIMIT): Site[] {
   const limit = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
   const prepare = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
-  const limitSet = install('stackTraceLimit', FRAME_LIMIT, limit);
+  const fast = plain(limit) && plain(prepare);
+  let limitSet = true;
   let sites: unknown;
   try {
-    if (install('prepareStackTrace', keepCallSites, prepare)) {
+    let prepared = true;
+    if (fast) {
+      Error.stackTraceLimit = frames;
+      Error.prepareStackTrace = keepSites as typeof Error.prepareStackTrace;
+    } else {
+      limitSet = install('stackTraceLimit', frames, limit);
+      prepared = install('prepareStackTrace', keepSites, prepare);
+    }
+    if (prepared) {
       const holder: { stack?: unknown } = {};
       Error.captureStackTrace(holder, boundary);
       // V8 formats lazily: `prepareStackTrace` runs on this first read, so it must happen here.
@@ -141,10 +155,10 @@ function captureSites(boundary: Function): CallSite[] {
   } catch {
     sites = undefined;
   } finally {
-    restore('prepareStackTrace', prepare);
-    if (limitSet) restore('stackTraceLimit', limit);
+    restore('prepareStackTrace', prepare, fast);
+    if (limitSet) restore('stackTraceLimit', limit, fast);
   }
-  return Array.isArray(sites) ? (sites as CallSite[]) : [];
+  return Array.isArray(sites) ? (sites as Site[]) : [];
 }
 
 /** `node --input-type=module -e` code: Node names it `file://<cwd>/[eval1]`. */
@@ -264,7 +278,7 @@ function originalLine(
 }
 
 /** The caller info of `sites[index]`, whose file name `fileName` maps to the path `file`. */
-function describe(
+function callerInfoAt(
   sites: CallSite[],
   index: number,
   fileName: string | undefined,
@@ -325,7 +339,7 @@ export function findCaller(boundary: Function): CallerInfo {
     const site = sites[index]!;
     const fileName = read(() => site.getFileName());
     if (!fileName) {
-      if (read(() => site.isEval())) return describe(sites, index, undefined, undefined);
+      if (read(() => site.isEval())) return callerInfoAt(sites, index, undefined, undefined);
       continue; // a builtin such as Array.map
     }
     if (fileName.startsWith('node:')) continue;
@@ -334,11 +348,11 @@ export function findCaller(boundary: Function): CallerInfo {
       firstLibraryFrame ??= [index, fileName, path];
       continue;
     }
-    return describe(sites, index, fileName, path);
+    return callerInfoAt(sites, index, fileName, path);
   }
   return firstLibraryFrame === undefined
     ? { ...UNKNOWN_CALLER }
-    : describe(sites, ...firstLibraryFrame);
+    : callerInfoAt(sites, ...firstLibraryFrame);
 }
 
 const SOURCE_EXTENSION = /\.(?:[cm]?[jt]s|[jt]sx)$/;

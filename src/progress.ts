@@ -12,6 +12,7 @@
  */
 import { createRequire } from 'node:module';
 import type cliProgressTypes from 'cli-progress';
+import { formatDuration } from './durations.js';
 import type { LoopProgress, ProgressFactory } from './loops.js';
 
 type CliProgress = typeof cliProgressTypes;
@@ -45,14 +46,6 @@ export function breakProgressLine(): void {
 function inCI(env: NodeJS.ProcessEnv): boolean {
   const ci = env.CI;
   return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
-}
-
-/** `7s`, `2m05s`, `3h07m`. */
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /** `1234/s`, `12.5/s`, `0.25/s`. */

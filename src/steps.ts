@@ -96,7 +96,10 @@ export class Steps {
           value = await fn();
         } catch (err) {
           if (attempt < options.retries) continue; // not busy while it waits to retry
-          await this.#record({ key, ok: false, error: describe(err), attempts }, options.durable);
+          await this.#record(
+            { key, ok: false, error: stepErrorOf(err), attempts },
+            options.durable,
+          );
           throw err;
         }
         await this.#record({ key, ok: true, value, attempts }, options.durable);
@@ -192,7 +195,7 @@ export class Steps {
   }
 }
 
-function describe(err: unknown): StepError {
+function stepErrorOf(err: unknown): StepError {
   if (err instanceof Error) {
     const out: StepError = { name: err.name, message: err.message };
     const code = (err as { code?: unknown }).code;

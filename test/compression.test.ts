@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { Codec, compressChunk, decompressChunk } from '../dist/codec/compression.js';
+import { Codec, type CodecId, compressChunk, decompressChunk } from '../dist/codec/compression.js';
+import { layoutCheckpoint, unpackCheckpoint } from '../dist/codec/container.js';
+import { encodeState } from '../dist/codec/serializer.js';
+import { UnsupportedFormatError } from '../dist/index.js';
+import { thrownBy } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -40,5 +44,40 @@ describe('per-chunk compression', () => {
       `chunk decompressed to ${data.byteLength} bytes, expected ${data.byteLength + 1}`,
     );
     expect(() => decompressChunk(9, bytes, 1)).toThrow('unknown codec 9');
+  });
+});
+
+describe('a codec this version does not know (#16.7)', () => {
+  const meta = {
+    name: 'job',
+    source: {},
+    createdAt: '2026-01-01T00:00:00.000Z',
+    savedAt: '2026-01-01T00:00:00.000Z',
+    saves: 1,
+    library: 'resumable-state@9.0.0',
+    node: process.version,
+    host: 'test',
+    pid: 1,
+  };
+
+  test('is a newer format, not corruption: UnsupportedFormatError naming the file and the codec', () => {
+    const structure = encodeState({ state: 1 }).structure;
+    const file = Buffer.concat(
+      layoutCheckpoint(meta, [
+        { codec: 9 as CodecId, bytes: structure, rawBytes: structure.byteLength },
+      ]),
+    );
+    const err = thrownBy(() => unpackCheckpoint(file, 'job.ckpt'));
+    expect(err).toBeInstanceOf(UnsupportedFormatError);
+    expect((err as UnsupportedFormatError).code).toBe('CHECKPOINT_FORMAT');
+    expect((err as Error).message).toBe(
+      'Checkpoint file job.ckpt uses compression codec 9, unknown to this version of resumable-state. Upgrade resumable-state to read it.',
+    );
+  });
+
+  test('decompressChunk refuses it with UnsupportedFormatError', () => {
+    expect(thrownBy(() => decompressChunk(9, new Uint8Array(1), 1))).toBeInstanceOf(
+      UnsupportedFormatError,
+    );
   });
 });

@@ -15,6 +15,16 @@ export function thrownBy(fn: () => unknown): unknown {
   throw new Error('expected a throw');
 }
 
+/** Awaits `promise`, which must reject; returns the rejection. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
 /**
  * What a test file opens, undone after each test: checkpoints pushed to `open` are closed,
  * child processes pushed to `children` killed, folders from `tempDir()` removed.

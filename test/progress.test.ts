@@ -2,8 +2,9 @@
  * The progress bar of `progress: true` (src/progress.ts), drawn into a fake terminal.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { formatDuration } from '../src/durations.js';
 import { each, type LoopHost, range } from '../src/loops.js';
-import { breakProgressLine, createProgress, formatDuration, formatFrame } from '../src/progress.js';
+import { breakProgressLine, createProgress, formatFrame } from '../src/progress.js';
 
 /** A fake TTY: collects what is written; `screen()` is the text with escape sequences removed. */
 function fakeTerminal(columns = 100) {

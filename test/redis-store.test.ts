@@ -19,8 +19,9 @@ import { createRedisStore, type RedisStoreOptions } from '../dist/store/redis.js
 import type { AsyncCheckpointStore, RemoteGeneration } from '../dist/store/remote.js';
 // @ts-expect-error: a plain .mjs fixture without types
 import { checkPayload, payload } from './fixtures/redis/payload.mjs';
-import { thrownBy } from './helpers.js';
+import { rejectionOf, thrownBy } from './helpers.js';
 import { describeRedis, type RedisServer, startRedis } from './servers/redis.js';
+import { describeAsyncStoreContract } from './store-contract.js';
 
 const MiB = 1024 * 1024;
 const made: string[] = [];
@@ -69,16 +70,6 @@ async function downloaded(
   const path = join(tempDir(), 'download');
   await s.download(name, generation, path);
   return readFileSync(path);
-}
-
-/** Runs `promise`, which must reject; returns the rejection. */
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 /**
@@ -150,6 +141,10 @@ describeRedis('Redis store: contract and layout', () => {
     raw.disconnect();
     await server.dispose();
   });
+
+  describeAsyncStoreContract('createRedisStore', (prefix) =>
+    createRedisStore({ url: server.url, prefix }),
+  );
 
   it('lists no generations for a name never written', async () => {
     const s = store(server, { prefix: freshPrefix() });

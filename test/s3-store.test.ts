@@ -24,7 +24,7 @@ import { CheckpointLockedError, StoreError } from '../dist/index.js';
 import type { AsyncCheckpointStore, RemoteGeneration } from '../dist/store/remote.js';
 import { createS3Store, type S3StoreOptions } from '../dist/store/s3.js';
 import { slices } from '../dist/store/s3-upload.js';
-import { thrownBy } from './helpers.js';
+import { rejectionOf as rejection, thrownBy } from './helpers.js';
 import {
   describeS3,
   S3_TEST_CONFIG,
@@ -33,6 +33,7 @@ import {
   type TcpProxy,
   tcpProxy,
 } from './servers/s3.js';
+import { describeAsyncStoreContract } from './store-contract.js';
 
 const BUCKET = 'rs-s3-store-test';
 const MiB = 1024 * 1024;
@@ -112,15 +113,6 @@ async function uploadsUnder(prefix: string): Promise<string[]> {
 async function objectText(key: string): Promise<string> {
   const out = await server.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   return out.Body!.transformToString();
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 const owner = (pid: number, host: string) => ({ pid, host, since: '2026-11-24T12:00:00.000Z' });
@@ -270,6 +262,10 @@ describeS3('S3 store (moto)', () => {
       expect(s3('').locate('a/b')).toBe(`s3://${BUCKET}/a_b-c14cddc0`);
     });
   });
+
+  describeAsyncStoreContract('createS3Store', (prefix) =>
+    createS3Store({ bucket: BUCKET, prefix, endpoint: server.endpoint, ...S3_TEST_CONFIG }),
+  );
 
   describe('contract', () => {
     it('has no generations before the first write', async () => {

@@ -289,6 +289,26 @@ describeS3('resume --store s3:// (moto)', () => {
       /\nresume: no checkpoint "nothing" in s3:\/\/cli\/runs\n$|^resume: no checkpoint "nothing" in s3:\/\/cli\/runs\n$/,
     );
   }, 60_000);
+
+  test("show finds a checkpoint whose name needs a hash in its folder name (the store's folder, #16.3)", () => {
+    const store = s3Store({
+      bucket: 'cli',
+      prefix: 'hashed',
+      endpoint: server.endpoint,
+      ...S3_TEST_CONFIG,
+    });
+    const chp = new Checkpoint({ name: 'runs/a b', store, log: false, signals: false });
+    const state = chp.restore({ n: 0 }) as { n: number };
+    state.n = 7;
+    chp.save();
+    chp.close();
+    const at = ['--store', 's3://cli/hashed', '--endpoint', server.endpoint];
+    const shown = resume(['export', 'runs/a b', ...at]);
+    expect([shown.code, shown.out === '' ? undefined : JSON.parse(shown.out)]).toEqual([
+      0,
+      { n: 7 },
+    ]);
+  }, 60_000);
 });
 
 describeRedis('resume --store redis://', () => {

@@ -10,10 +10,11 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { checkpointFile } from '../inspect.js';
 import { isProcessAlive, readLockOwner } from '../lock.js';
 import { defaultDir } from '../naming.js';
+import { lockOfLatest, tempFile } from '../store/file-layout.js';
 
 export function folder(dir: string | undefined): string {
   // Found from the current directory the way the library finds it from the calling file.
@@ -29,7 +30,7 @@ export function existing(dir: string, name: string): string {
 
 /** `<base>.lock` next to the checkpoint file `<base>.ckpt`. */
 export function lockOf(file: string): string {
-  return join(dirname(file), `${basename(file, '.ckpt')}.lock`);
+  return lockOfLatest(file);
 }
 
 /**
@@ -59,7 +60,7 @@ export function filesIn(dir: string): string[] {
 
 /** Writes `text` to `path` as the library writes checkpoints: 0600, temp, fsync, rename, fsync folder. */
 export function writeDurably(path: string, text: string): void {
-  const temp = `${path}.tmp-${process.pid}`;
+  const temp = tempFile(path);
   let fd: number | undefined = openSync(temp, 'wx', 0o600);
   try {
     const bytes = Buffer.from(text);

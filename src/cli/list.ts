@@ -1,8 +1,10 @@
 /** `resume list`: the checkpoints of a folder, from their headers. */
+
+import { formatAge } from '../durations.js';
 import { type CheckpointListing, listCheckpoints } from '../inspect.js';
 import { printable } from '../printable.js';
 import { holder, lockOf } from './files.js';
-import { formatAge, formatBytes, table } from './format.js';
+import { formatBytes, table } from './format.js';
 import { toJson } from './output.js';
 
 export function list(dir: string, json: boolean, expire: number): string {

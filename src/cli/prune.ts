@@ -2,13 +2,11 @@
 import { basename } from 'node:path';
 import { checkpointFiles, listCheckpoints } from '../inspect.js';
 import { printable } from '../printable.js';
+import { isAsideFile } from '../store/file-layout.js';
 import { filesIn, holder, lockOf, removeFiles } from './files.js';
 
-/** Files moved aside by the library: `<base>.ckpt[.<n>].<tag>-<time>`. */
-const ASIDE = /\.ckpt(?:\.\d+)?(?:\.journal-\d+)?\.(?:expired|version|foreign)-/;
-
 export function pruneAside(dir: string): string {
-  const files = filesIn(dir).filter((f) => ASIDE.test(basename(f)));
+  const files = filesIn(dir).filter((f) => isAsideFile(basename(f)));
   return files.length === 0 ? 'nothing to remove' : removeFiles(files).join('\n');
 }
 

@@ -1,8 +1,10 @@
 /** `resume show`: metadata and a summary of the saved state. */
+
+import { formatAge } from '../durations.js';
 import { readCheckpointFile } from '../inspect.js';
 import { printable } from '../printable.js';
 import { existing } from './files.js';
-import { formatAge, formatBytes, summarize } from './format.js';
+import { formatBytes, summarize } from './format.js';
 import { toJson } from './output.js';
 
 export function show(dir: string, name: string, json: boolean): string {

@@ -8,8 +8,10 @@
  * reached; call `save()` after the last loop so the last save says so), `stopped` otherwise
  * (killed, preempted, waiting to be restarted, or finished without a final save).
  */
+
+import { formatAge } from '../durations.js';
 import { shardName } from '../shard.js';
-import { formatAge, table } from './format.js';
+import { table } from './format.js';
 import type { Holder, StoreReader } from './store-reader.js';
 
 /** One shard, as `--json` gives it. */

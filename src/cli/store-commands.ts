@@ -5,8 +5,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatAge } from '../durations.js';
 import { checkpointFile } from '../inspect.js';
-import { formatAge, formatBytes, table } from './format.js';
+import { formatBytes, table } from './format.js';
 import type { StoreReader } from './store-reader.js';
 
 /** `resume list --store`: every checkpoint of the store, newest save first. */

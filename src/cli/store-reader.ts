@@ -2,16 +2,20 @@
  * Read-only views of a checkpoint store for the `resume` command (#15.4): names, metadata
  * (from the header alone), whole files and lease holders, of a folder, an S3 prefix or a
  * Redis prefix. Nothing here takes a lock or a lease, or writes: holders may be running.
- * The key layouts are those of src/store/s3.ts and src/store/redis.ts.
+ * The S3 layout comes from the store itself (s3Folder, objectKeys); the Redis one is that
+ * of src/store/redis.ts.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { CheckpointInfo } from '../checkpoint.js';
-import { readHeader } from '../codec/container.js';
+import { readHeadAsync } from '../codec/layout.js';
 import { checkpointFile, readCheckpointInfo } from '../inspect.js';
 import { isProcessAlive } from '../lock.js';
 import { safeFileName } from '../naming.js';
+import { baseOfLatest, generationIndex, lockFile } from '../store/file-layout.js';
+import { objectKeys } from '../store/object-store.js';
+import { s3Folder } from '../store/s3.js';
 import { createS3Client, loadS3Sdk } from '../store/s3-client.js';
 import { normalizeS3Options } from '../store/s3-options.js';
 import type { StoreUrl } from './store-url.js';
@@ -39,8 +43,9 @@ export interface StoreReader {
   /** The store, for messages: a folder, `s3://bucket/prefix`, `redis://host:port/prefix`. */
   readonly where: string;
   /**
-   * Stored names, as the store keys them: file-safe names (`safeFileName`) for folders and S3,
-   * names for Redis. `key(name)` gives the form of a name to look for among them.
+   * Stored names, as the store keys them: file-safe names (`safeFileName`) for folders, the
+   * S3 store's folder names (0.1's, `s3Folder`) for S3, names for Redis. `key(name)` gives the
+   * form of a name to look for among them.
    */
   names(): Promise<string[]>;
   key(name: string): string;
@@ -53,24 +58,6 @@ export interface StoreReader {
   close(): Promise<void>;
 }
 
-/** Bytes read first for the metadata: the header of almost every checkpoint fits. */
-const HEAD_PROBE = 64 * 1024;
-
-/** The metadata in the first bytes of a checkpoint, fetching the whole header if needed. */
-async function infoFrom(
-  head: (end: number) => Promise<Uint8Array>,
-  location: string,
-): Promise<CheckpointInfo> {
-  let bytes = await head(HEAD_PROBE);
-  let parsed = readHeader(bytes, location);
-  if (parsed === undefined && bytes.byteLength >= 20) {
-    bytes = await head(20 + Buffer.from(bytes).readUInt32LE(12));
-    parsed = readHeader(bytes, location);
-  }
-  if (parsed === undefined) throw new Error(`Checkpoint ${location} is corrupt: truncated`);
-  return parsed.header.meta;
-}
-
 /** What `stat` returns for a shared store's latest generation, from its manifest and head. */
 async function statOf(
   found: { manifest: { generations: unknown[] }; first: { size: number } },
@@ -78,7 +65,7 @@ async function statOf(
   head: (end: number) => Promise<Uint8Array>,
 ): Promise<StoredCheckpoint> {
   return {
-    info: await infoFrom(head, location),
+    info: (await readHeadAsync(head, location, found.first.size)).header.meta,
     generations: found.manifest.generations.length,
     bytes: found.first.size,
     location,
@@ -97,9 +84,7 @@ function folderReader(dir: string): StoreReader {
     where: dir,
     async names() {
       try {
-        return readdirSync(dir)
-          .filter((e) => e.endsWith('.ckpt'))
-          .map((e) => e.slice(0, -'.ckpt'.length));
+        return readdirSync(dir).flatMap((e) => baseOfLatest(e) ?? []);
       } catch (err) {
         if (missing(err)) return [];
         throw err;
@@ -110,10 +95,8 @@ function folderReader(dir: string): StoreReader {
       const file = checkpointFile(dir, name);
       try {
         const info = readCheckpointInfo(file);
-        const base = `${safeFileName(name)}.ckpt.`;
-        const older = readdirSync(dir).filter(
-          (e) => e.startsWith(base) && /^\d+$/.test(e.slice(base.length)),
-        );
+        const base = baseOfLatest(basename(file))!;
+        const older = readdirSync(dir).filter((e) => (generationIndex(e, base) ?? 0) > 0);
         return { info, generations: 1 + older.length, bytes: info.storedBytes, location: file };
       } catch (err) {
         if (missing(err)) return undefined;
@@ -131,7 +114,7 @@ function folderReader(dir: string): StoreReader {
     async holder(name) {
       let lock: { pid: number; host: string; since?: string };
       try {
-        lock = JSON.parse(readFileSync(join(dir, `${safeFileName(name)}.lock`), 'utf8'));
+        lock = JSON.parse(readFileSync(join(dir, lockFile(safeFileName(name))), 'utf8'));
       } catch {
         return undefined;
       }
@@ -150,8 +133,8 @@ interface RemoteManifest {
 function s3Reader(options: Parameters<typeof normalizeS3Options>[0]): StoreReader {
   const settings = normalizeS3Options(options);
   const { bucket, prefix } = settings;
-  const folder = (name: string) =>
-    prefix === '' ? safeFileName(name) : `${prefix}/${safeFileName(name)}`;
+  // The store's own layout: its folders (0.1's file names, #11.4) and keys.
+  const folder = (name: string) => s3Folder(settings, name);
   const where = `s3://${bucket}${prefix === '' ? '' : `/${prefix}`}`;
   const connection = loadS3Sdk().then((sdk) => ({ sdk, client: createS3Client(sdk, settings) }));
   connection.catch(() => {}); // reported by the first call
@@ -179,7 +162,7 @@ function s3Reader(options: Parameters<typeof normalizeS3Options>[0]): StoreReade
     return bytes === undefined ? undefined : (JSON.parse(Buffer.from(bytes).toString('utf8')) as T);
   };
   const latest = async (name: string) => {
-    const manifest = await json<RemoteManifest>(`${folder(name)}/manifest.json`);
+    const manifest = await json<RemoteManifest>(objectKeys.manifest(folder(name)));
     const first = manifest?.generations[0];
     return first === undefined ? undefined : { manifest: manifest!, first };
   };
@@ -195,19 +178,18 @@ function s3Reader(options: Parameters<typeof normalizeS3Options>[0]): StoreReade
           new sdk.ListObjectsV2Command({ Bucket: bucket, Prefix: start, ContinuationToken }),
         );
         for (const { Key } of out.Contents ?? []) {
-          const rest = Key?.slice(start.length) ?? '';
-          if (/^[^/]+\/manifest\.json$/.test(rest))
-            names.push(rest.slice(0, -'/manifest.json'.length));
+          const found = objectKeys.folderOfManifest(Key ?? '', start);
+          if (found !== undefined) names.push(found);
         }
         ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;
       } while (ContinuationToken !== undefined);
       return names;
     },
-    key: safeFileName,
+    key: (name) => s3Folder({ prefix: '' }, name),
     async stat(name) {
       const found = await latest(name);
       if (found === undefined) return undefined;
-      const key = `${folder(name)}/${found.first.id}.ckpt`;
+      const key = objectKeys.generation(folder(name), found.first.id);
       return statOf(
         found,
         `s3://${bucket}/${key}`,
@@ -216,11 +198,13 @@ function s3Reader(options: Parameters<typeof normalizeS3Options>[0]): StoreReade
     },
     async read(name) {
       const found = await latest(name);
-      return found === undefined ? undefined : get(`${folder(name)}/${found.first.id}.ckpt`);
+      return found === undefined
+        ? undefined
+        : get(objectKeys.generation(folder(name), found.first.id));
     },
     async holder(name) {
       const lease = await json<{ pid: number; host: string; since?: string; expiresAt: string }>(
-        `${folder(name)}/lease.json`,
+        objectKeys.lease(folder(name)),
       );
       if (lease === undefined) return undefined;
       const live = Date.parse(lease.expiresAt) > Date.now();

@@ -5,6 +5,7 @@
  * decides, which saves seconds on large numeric state.
  */
 import zlib from 'node:zlib';
+import { UnsupportedFormatError } from '../errors.js';
 
 /** Codec of one stored chunk; the numbers are written in files and never change. */
 export const Codec = { none: 0, brotli: 1, gzip: 2 } as const;
@@ -26,14 +27,43 @@ const MIN_COMPRESS_BYTES = 1024 * 1024;
  */
 const WORTHWHILE_RATIO = 0.6;
 
-function compressWith(codec: CodecId, data: Uint8Array): Buffer {
-  if (codec === Codec.gzip) return zlib.gzipSync(data, { level: 1 });
-  return zlib.brotliCompressSync(data, {
-    params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: 1,
-      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
-    },
-  });
+/**
+ * What each codec does, in one place: adding a codec is a new id in `Codec` and an entry here
+ * (#16.7). `maxRatio` bounds the raw bytes a stored chunk may claim (see `maxRawBytes`).
+ */
+interface CodecImpl {
+  compress(data: Uint8Array): Buffer;
+  decompress(bytes: Uint8Array, maxOutputLength: number): Buffer;
+  maxRatio: number;
+}
+
+const CODECS: Record<Exclude<CodecId, typeof Codec.none>, CodecImpl> = {
+  [Codec.brotli]: {
+    compress: (data) =>
+      zlib.brotliCompressSync(data, {
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: 1,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
+        },
+      }),
+    decompress: (bytes, maxOutputLength) => zlib.brotliDecompressSync(bytes, { maxOutputLength }),
+    maxRatio: 16_384,
+  },
+  [Codec.gzip]: {
+    compress: (data) => zlib.gzipSync(data, { level: 1 }),
+    decompress: (bytes, maxOutputLength) => zlib.gunzipSync(bytes, { maxOutputLength }),
+    maxRatio: 1_032,
+  },
+};
+
+/** The codec of id `codec`, or undefined for none and for ids this version does not know. */
+function codecOf(codec: number): CodecImpl | undefined {
+  return Object.hasOwn(CODECS, codec) ? CODECS[codec as keyof typeof CODECS] : undefined;
+}
+
+/** True for a codec id this version reads; another was written by a newer version. */
+export function isKnownCodec(codec: number): boolean {
+  return codec === Codec.none || codecOf(codec) !== undefined;
 }
 
 /** Compresses `data` with `compression`, or returns it as is when that does not pay. */
@@ -42,17 +72,18 @@ export function compressChunk(
   compression: Compression,
 ): { codec: CodecId; bytes: Uint8Array } {
   const codec = Codec[compression];
-  if (codec === Codec.none || data.byteLength < MIN_COMPRESS_BYTES) {
+  const impl = codecOf(codec);
+  if (impl === undefined || data.byteLength < MIN_COMPRESS_BYTES) {
     return { codec: Codec.none, bytes: data };
   }
   if (data.byteLength > 4 * SAMPLE_BYTES) {
     const from = Math.floor((data.byteLength - SAMPLE_BYTES) / 2);
     const sample = data.subarray(from, from + SAMPLE_BYTES);
-    if (compressWith(codec, sample).byteLength > sample.byteLength * WORTHWHILE_RATIO) {
+    if (impl.compress(sample).byteLength > sample.byteLength * WORTHWHILE_RATIO) {
       return { codec: Codec.none, bytes: data };
     }
   }
-  const bytes = compressWith(codec, data);
+  const bytes = impl.compress(data);
   if (bytes.byteLength > data.byteLength * WORTHWHILE_RATIO) {
     return { codec: Codec.none, bytes: data };
   }
@@ -67,19 +98,10 @@ export function compressChunk(
  * exceed 1,032:1 whatever the level. Margins keep every file a writer of ours made.
  */
 export function maxRawBytes(codec: number, stored: number): number {
-  switch (codec) {
-    case Codec.none:
-      return stored;
-    case Codec.brotli:
-      return stored * MAX_BROTLI_RATIO;
-    case Codec.gzip:
-      return stored * MAX_DEFLATE_RATIO;
-    default:
-      return Number.POSITIVE_INFINITY;
-  }
+  if (codec === Codec.none) return stored;
+  const impl = codecOf(codec);
+  return impl === undefined ? Number.POSITIVE_INFINITY : stored * impl.maxRatio;
 }
-const MAX_BROTLI_RATIO = 16_384;
-const MAX_DEFLATE_RATIO = 1_032;
 
 /**
  * Inverse of compressChunk; the result has exactly `rawLength` bytes or this throws. Output
@@ -88,18 +110,17 @@ const MAX_DEFLATE_RATIO = 1_032;
  */
 export function decompressChunk(codec: number, bytes: Uint8Array, rawLength: number): Buffer {
   let out: Buffer;
-  switch (codec) {
-    case Codec.none:
-      out = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      break;
-    case Codec.brotli:
-      out = zlib.brotliDecompressSync(bytes, { maxOutputLength: Math.max(rawLength, 1) });
-      break;
-    case Codec.gzip:
-      out = zlib.gunzipSync(bytes, { maxOutputLength: Math.max(rawLength, 1) });
-      break;
-    default:
-      throw new Error(`unknown codec ${codec}`);
+  if (codec === Codec.none) {
+    out = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  } else {
+    const impl = codecOf(codec);
+    // A codec id we do not know was written by a newer version, not damaged (#16.7).
+    if (impl === undefined) {
+      throw new UnsupportedFormatError(
+        `unknown codec ${codec}: written by a newer version of resumable-state`,
+      );
+    }
+    out = impl.decompress(bytes, Math.max(rawLength, 1));
   }
   if (out.byteLength !== rawLength) {
     throw new Error(`chunk decompressed to ${out.byteLength} bytes, expected ${rawLength}`);

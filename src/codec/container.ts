@@ -29,15 +29,18 @@ import {
   codecName,
   compressChunk,
   decompressChunk,
+  isKnownCodec,
   maxRawBytes,
 } from './compression.js';
 import { decodeState, type EncodedState, isStackOverflow } from './serializer.js';
 
 export const FORMAT_VERSION = 1;
 export const MAGIC = Buffer.from([0x89, 0x52, 0x53, 0x54, 0x41, 0x54, 0x45, 0x0a]);
-const END_MARKER = Buffer.from('RSND', 'latin1');
-const FIXED_HEAD = 20;
-const TRAILER = 8;
+export const END_MARKER = Buffer.from('RSND', 'latin1');
+/** Bytes before the header: magic, version, flags, header length, head CRC (#16.3). */
+export const FIXED_HEAD = 20;
+/** Bytes after the last chunk: the CRC of everything before it, then the end marker. */
+export const TRAILER = 8;
 
 /** Metadata stored in every checkpoint, readable without decoding the state. */
 export interface CheckpointMeta {
@@ -222,6 +225,11 @@ function checkDeclaredSizes(header: Header, where: string): void {
   let raw = 0;
   let stored = 0;
   for (const [index, [codec, storedLength, rawLength]] of header.chunks.entries()) {
+    if (!isKnownCodec(codec)) {
+      throw new UnsupportedFormatError(
+        `Checkpoint file ${where} uses compression codec ${codec}, unknown to this version of resumable-state. Upgrade resumable-state to read it.`,
+      );
+    }
     if (rawLength > maxRawBytes(codec, storedLength) || rawLength > MAX_CHUNK_BYTES) {
       throw corrupt(
         where,

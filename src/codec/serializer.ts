@@ -320,7 +320,7 @@ function describeUnsupported(obj: object, proto: object): string {
 }
 
 /** `state.model.weights[3]`, `state.cache<key 2>`, `state.seen<item 0>`: the first step bare. */
-export function formatPath(steps: readonly Step[]): string {
+function formatPath(steps: readonly Step[]): string {
   let out = '';
   for (const step of steps) {
     if (out === '' && typeof step === 'string') out = step;

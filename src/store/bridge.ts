@@ -10,12 +10,13 @@ import { CorruptCheckpointError, StoreError } from '../errors.js';
 import { onExit } from '../hooks/exit.js';
 import { currentProcess } from '../process-identity.js';
 import { Background } from '../writer/background.js';
-import { BUILT_IN, type StoreTarget } from '../writer/protocol.js';
+import { BUILT_IN } from '../writer/protocol.js';
 import { openFileSource } from './file.js';
 import { waitForLease } from './lease-wait.js';
 import type { LeaseState, RemoteGeneration } from './remote.js';
 import type { FetchedGeneration } from './remote-host.js';
 import type { CheckpointJournal, CheckpointStore, Generation, StoredJournal } from './store.js';
+import { type StoreTarget, withTarget } from './thread-target.js';
 
 /** Options of `bridgedStore`. */
 export interface BridgeOptions {
@@ -74,9 +75,8 @@ export function bridgedStore(target: StoreTarget, options: BridgeOptions): Check
     lastModified: (name) => call('journalModified', name) as number | undefined,
   };
 
-  return {
+  const store: CheckpointStore = {
     ...(options.journal === true ? { journal } : {}),
-    target: host,
     locate: (name) => options.location(name),
     generations(name) {
       const list = call('generations', name) as RemoteGeneration[];
@@ -152,4 +152,5 @@ export function bridgedStore(target: StoreTarget, options: BridgeOptions): Check
       call('cleanup', name);
     },
   };
+  return withTarget(store, host);
 }

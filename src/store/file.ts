@@ -1,12 +1,8 @@
 /**
  * The default store: one file per generation in a folder.
  *
- *   <name>.ckpt          latest generation
- *   <name>.ckpt.1 …      older generations (`keep` in all)
- *   <name>.ckpt.<tag>    moved aside (expired, other version); never overwritten
- *   <name>.ckpt.tmp-…    a save in progress (removed at start if its writer is gone)
- *   <name>.lock          single-writer lock
- *   <name>.ckpt.journal-<n>  journals of finished steps (`once()`), folded in by saves
+ *   <name>.ckpt, <name>.ckpt.1 …, journals, files moved aside, temp files and the lock:
+ *   their names are built and recognised in ./file-layout.ts (#16.3).
  *
  * A save writes a temp file, fsyncs it, renames it over the latest, then fsyncs the folder:
  * the latest is always the complete old or the complete new file.
@@ -16,32 +12,41 @@
  * generations whose stored name is this name are renamed to the new file names (their
  * journals with them), once, before anything else reads or writes them. Files of another
  * name that shared 0.1's file name stay where they are, for that name to adopt.
+ *
+ * Over 400 lines: the store is one closure over its folder and fs (listing, locking,
+ * publishing, adoption, journals), whose parts share that state; names live in
+ * ./file-layout.ts and descriptor I/O in ./file-io.ts.
  */
-import { randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
 import { join } from 'node:path';
-import { type ByteSource, readHeader } from '../codec/container.js';
-import {
-  CheckpointError,
-  CheckpointLockedError,
-  CorruptCheckpointError,
-  StoreError,
-} from '../errors.js';
+import { readHead } from '../codec/layout.js';
+import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import { acquireFileLock, confirmFileLock, holdsFileLock, isProcessAlive } from '../lock.js';
 import { legacySafeFileName, safeFileName } from '../naming.js';
 import { BUILT_IN } from '../writer/protocol.js';
+import { fileJournal, IO_SLICE, openFileSource } from './file-io.js';
+import {
+  asideFile,
+  generationFile,
+  generationIndex,
+  isJournalOf,
+  isTakeoverMarker,
+  journalEpoch,
+  journalFile,
+  latestFile,
+  leftoverPid,
+  lockFile,
+  stagedPrevious,
+  tempFile,
+} from './file-layout.js';
 import { formatWait, sleep } from './lease-wait.js';
-import { openRegularFile, readRegularFile, SAFE_READ_FLAGS } from './regular-file.js';
-import type {
-  CheckpointJournal,
-  CheckpointStore,
-  Generation,
-  JournalFile,
-  StoredJournal,
-} from './store.js';
+import { readRegularFile, SAFE_READ_FLAGS } from './regular-file.js';
+import type { CheckpointJournal, CheckpointStore, Generation, StoredJournal } from './store.js';
+import { withTarget } from './thread-target.js';
 
 /** The subset of node:fs the file store uses; pass a faulty one to test failures. */
+export { openFileSource } from './file-io.js';
 export type FileSystem = Pick<
   typeof nodeFs,
   | 'openSync'
@@ -65,10 +70,8 @@ export interface FileStoreOptions {
   fs?: FileSystem;
 }
 
-const EXTENSION = '.ckpt';
 const MAX_WRITE_RETRIES = 100;
-/** Bytes read to find a file's stored name; longer headers (a huge `key`) are read whole, up to the cap. */
-const HEAD_PROBE = 64 * 1024;
+/** Longest header read to find a file's stored name (a huge `key`). */
 const MAX_HEADER = 16 * 1024 * 1024;
 /** Never follow a planted link, never block on a FIFO (#11.8). */
 const PROBE_FLAGS =
@@ -95,9 +98,8 @@ function createFileStore(
   background: boolean,
 ): CheckpointStore {
   const fs = options.fs ?? nodeFs;
-  const fileOf = (name: string) => join(dir, safeFileName(name) + EXTENSION);
-  const lockOf = (name: string) => join(dir, `${safeFileName(name)}.lock`);
-  const generationPath = (file: string, index: number) => (index === 0 ? file : `${file}.${index}`);
+  const fileOf = (name: string) => join(dir, latestFile(safeFileName(name)));
+  const lockOf = (name: string) => join(dir, lockFile(safeFileName(name)));
 
   function fail(action: string, name: string, where: string, err: unknown): CheckpointError {
     // Ours already (a lock held by another process, a file that is not a checkpoint).
@@ -146,20 +148,15 @@ function createFileStore(
     const legacy = legacySafeFileName(name);
     if (found.length > 0 || legacy === safeFileName(name)) return found;
     const old = generationsIn(entries, legacy);
-    const journalsOld = entries.filter((e) => e.startsWith(`${legacy}${EXTENSION}.journal-`));
+    const journalsOld = entries.filter((e) => isJournalOf(e, legacy));
     return old.length > 0 || journalsOld.length > 0 ? adoptLegacy(name, old, journalsOld) : found;
   }
 
-  function generationsIn(entries: string[], safeName: string): Generation[] {
-    const base = safeName + EXTENSION;
+  function generationsIn(entries: string[], base: string): Generation[] {
     const found: Generation[] = [];
     for (const entry of entries) {
-      if (entry === base) found.push({ index: 0, location: join(dir, entry) });
-      else if (entry.startsWith(`${base}.`)) {
-        const rest = entry.slice(base.length + 1);
-        if (/^[1-9]\d{0,5}$/.test(rest))
-          found.push({ index: Number(rest), location: join(dir, entry) });
-      }
+      const index = generationIndex(entry, base);
+      if (index !== undefined) found.push({ index, location: join(dir, entry) });
     }
     return found.sort((a, b) => a.index - b.index);
   }
@@ -170,9 +167,9 @@ function createFileStore(
     const file = fileOf(name);
     const ours = old.filter((g) => storedName(g.location) === name);
     if (ours.length === 0 && old.length > 0) return [];
-    const legacyBase = legacySafeFileName(name) + EXTENSION;
+    const legacyBase = latestFile(legacySafeFileName(name));
     try {
-      for (const g of ours) fs.renameSync(g.location, generationPath(file, g.index));
+      for (const g of ours) fs.renameSync(g.location, generationFile(file, g.index));
       for (const entry of oldJournals) {
         fs.renameSync(join(dir, entry), `${file}${entry.slice(legacyBase.length)}`);
       }
@@ -189,14 +186,12 @@ function createFileStore(
       const fd = fs.openSync(path, PROBE_FLAGS);
       try {
         if (!fs.fstatSync(fd).isFile()) return undefined;
-        let bytes = Buffer.alloc(HEAD_PROBE);
-        let head = readHeader(bytes.subarray(0, fs.readSync(fd, bytes, 0, HEAD_PROBE, 0)), path);
-        const length = 20 + bytes.readUInt32LE(12);
-        if (head === undefined && length <= MAX_HEADER) {
-          bytes = Buffer.alloc(length);
-          head = readHeader(bytes.subarray(0, fs.readSync(fd, bytes, 0, length, 0)), path);
-        }
-        const stored = head?.header.meta.name;
+        const read = (end: number) => {
+          const bytes = Buffer.alloc(end);
+          return bytes.subarray(0, fs.readSync(fd, bytes, 0, end, 0));
+        };
+        const head = readHead(read, path, MAX_HEADER);
+        const stored = head.header.meta.name;
         return typeof stored === 'string' ? stored : undefined;
       } finally {
         fs.closeSync(fd);
@@ -214,7 +209,7 @@ function createFileStore(
     const existing = generations(name);
     for (const g of existing) if (g.index >= keep) fs.unlinkSync(g.location);
     const hasLatest = existing.some((g) => g.index === 0);
-    const staged = `${file}.1.tmp-${process.pid}`;
+    const staged = stagedPrevious(file);
     let linked = false;
     if (keep >= 2 && hasLatest) {
       ignoreErrors(() => fs.unlinkSync(staged));
@@ -227,7 +222,7 @@ function createFileStore(
     }
     try {
       if (keep >= 2 && hasLatest && !linked) shiftOlder(existing, file, keep);
-      if (keep >= 2 && hasLatest && !linked) fs.renameSync(file, `${file}.1`);
+      if (keep >= 2 && hasLatest && !linked) fs.renameSync(file, generationFile(file, 1));
       fs.renameSync(temp, file);
     } catch (err) {
       if (linked) ignoreErrors(() => fs.unlinkSync(staged));
@@ -235,7 +230,7 @@ function createFileStore(
     }
     if (linked) {
       shiftOlder(existing, file, keep);
-      fs.renameSync(staged, `${file}.1`);
+      fs.renameSync(staged, generationFile(file, 1));
       // rename() does nothing when both names are links to one file (`.1` was already the
       // previous latest, after a crash): the staged name then stays, so remove it.
       ignoreErrors(() => fs.unlinkSync(staged));
@@ -245,7 +240,7 @@ function createFileStore(
   function shiftOlder(existing: Generation[], file: string, keep: number): void {
     for (let index = keep - 1; index >= 2; index--) {
       if (existing.some((g) => g.index === index - 1)) {
-        fs.renameSync(generationPath(file, index - 1), generationPath(file, index));
+        fs.renameSync(generationFile(file, index - 1), generationFile(file, index));
       }
     }
   }
@@ -265,14 +260,11 @@ function createFileStore(
   }
 
   function journals(name: string): { epoch: number; location: string }[] {
-    const prefix = `${safeFileName(name)}${EXTENSION}.journal-`;
+    const base = safeFileName(name);
     const found: { epoch: number; location: string }[] = [];
     for (const entry of listDir()) {
-      if (!entry.startsWith(prefix)) continue;
-      const rest = entry.slice(prefix.length);
-      if (/^(?:0|[1-9]\d{0,15})$/.test(rest)) {
-        found.push({ epoch: Number(rest), location: join(dir, entry) });
-      }
+      const epoch = journalEpoch(entry, base);
+      if (epoch !== undefined) found.push({ epoch, location: join(dir, entry) });
     }
     return found.sort((a, b) => a.epoch - b.epoch);
   }
@@ -285,7 +277,7 @@ function createFileStore(
       });
     },
     create(name, epoch) {
-      const location = `${fileOf(name)}.journal-${epoch}`;
+      const location = journalFile(fileOf(name), epoch);
       try {
         checkLock(name);
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -319,13 +311,8 @@ function createFileStore(
     },
   };
 
-  return {
+  const store: CheckpointStore = {
     journal,
-    // Without a custom fs the store can be rebuilt in the background thread, which then
-    // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
-    ...(options.fs === undefined
-      ? { target: { module: BUILT_IN.file, name: 'backgroundFileStore', args: [dir] } }
-      : {}),
     locate: fileOf,
     generations,
     checkLock,
@@ -339,7 +326,7 @@ function createFileStore(
     },
     write(name, parts, keep) {
       const file = fileOf(name);
-      const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+      const temp = tempFile(file);
       let fd: number | undefined;
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -373,14 +360,14 @@ function createFileStore(
       const moved: string[] = [];
       try {
         for (const g of generations(name)) {
-          const target = g.index === 0 ? `${fileOf(name)}.${tag}` : `${g.location}.${tag}`;
+          const target = asideFile(g.location, tag);
           fs.renameSync(g.location, target);
           moved.push(target);
         }
         // Journals go with the state they belong to.
         for (const j of journals(name)) {
-          fs.renameSync(j.location, `${j.location}.${tag}`);
-          moved.push(`${j.location}.${tag}`);
+          fs.renameSync(j.location, asideFile(j.location, tag));
+          moved.push(asideFile(j.location, tag));
         }
         if (moved.length > 0) syncDir();
       } catch (err) {
@@ -410,17 +397,7 @@ function createFileStore(
       }
     },
     cleanup(name) {
-      // Exactly this name's leftovers: `<name>.ckpt.tmp-<pid>-<hex>` (a save),
-      // `<name>.ckpt.1.tmp-<pid>` (a staged generation), `<name>.lock.tmp-<pid>-<hex>`,
-      // `<name>.lock.stale-<pid>` and `<name>.lock.takeover-<id>….tmp-<pid>-<hex>` (a lock
-      // being taken), not those of a name that extends it.
-      const base = escapeRegExp(safeFileName(name));
-      const leftover = new RegExp(
-        `^${base}(?:\\.ckpt(?:\\.1)?\\.tmp-(\\d+)(?:-[0-9a-f]+)?|\\.lock(?:\\.takeover-[0-9a-f]{16})*\\.(?:tmp|stale)-(\\d+)(?:-[0-9a-f]+)?)$`,
-      );
-      // Takeover markers of a process killed while taking the lock over: the lock they were
-      // for was replaced since (this process holds it now), so none is in use any more.
-      const marker = new RegExp(`^${base}\\.lock(?:\\.takeover-[0-9a-f]{16})+$`);
+      const base = safeFileName(name);
       let entries: string[];
       try {
         entries = listDir();
@@ -428,109 +405,23 @@ function createFileStore(
         throw fail('clean up', name, dir, err);
       }
       for (const entry of entries) {
-        const match = leftover.exec(entry);
-        const pid = match === null ? undefined : Number(match[1] ?? match[2]);
+        const pid = leftoverPid(entry, base);
         const dead = pid !== undefined && (pid === process.pid || !isProcessAlive(pid));
-        if (dead || (marker.test(entry) && holdsFileLock(lockOf(name)))) {
+        // Takeover markers of a process killed while taking the lock over: the lock they were
+        // for was replaced since (this process holds it now), so none is in use any more.
+        if (dead || (isTakeoverMarker(entry, base) && holdsFileLock(lockOf(name)))) {
           ignoreErrors(() => fs.unlinkSync(join(dir, entry)));
         }
       }
     },
   };
+  // Without a custom fs the store can be rebuilt in the background thread, which then
+  // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
+  if (options.fs !== undefined) return store;
+  return withTarget(store, { module: BUILT_IN.file, name: 'backgroundFileStore', args: [dir] });
 }
 
-/**
- * Appends through node:fs directly: the writes run on libuv's pool, so a step's fsync does
- * not block the event loop; records are whole when the descriptor is in append mode.
- */
-function fileJournal(fd: number, fail: (err: unknown) => Error): JournalFile {
-  const writeAll = async (bytes: Uint8Array) => {
-    let offset = 0;
-    while (offset < bytes.byteLength) {
-      const { bytesWritten } = await new Promise<{ bytesWritten: number }>((resolve, reject) =>
-        nodeFs.write(fd, bytes, offset, bytes.byteLength - offset, null, (err, bytesWritten) =>
-          err ? reject(err) : resolve({ bytesWritten }),
-        ),
-      );
-      offset += bytesWritten;
-    }
-    await new Promise<void>((resolve, reject) =>
-      nodeFs.fdatasync(fd, (err) => (err ? reject(err) : resolve())),
-    );
-  };
-  return {
-    async append(bytes) {
-      try {
-        await writeAll(bytes);
-      } catch (err) {
-        throw fail(err);
-      }
-    },
-    appendSync(bytes) {
-      try {
-        let offset = 0;
-        while (offset < bytes.byteLength) {
-          offset += nodeFs.writeSync(fd, bytes, offset, bytes.byteLength - offset);
-        }
-        nodeFs.fdatasyncSync(fd);
-      } catch (err) {
-        throw fail(err);
-      }
-    },
-    close() {
-      ignoreErrors(() => nodeFs.closeSync(fd));
-    },
-  };
-}
-
-/**
- * Random access to the checkpoint file at `path` (named `where` in messages): reads fill
- * whole buffers or fail, a short file being corrupt. `fail` wraps I/O errors.
- */
-export function openFileSource(
-  path: string,
-  where: string,
-  fail: (err: unknown) => Error,
-  fs: Pick<FileSystem, 'openSync' | 'fstatSync' | 'readSync' | 'closeSync'> = nodeFs,
-): ByteSource & { close(): void } {
-  const { fd, size } = openRegularFile(path, where, fail, fs);
-  return {
-    size,
-    read(into, position) {
-      let done = 0;
-      while (done < into.byteLength) {
-        let n: number;
-        try {
-          n = fs.readSync(
-            fd,
-            into,
-            done,
-            Math.min(into.byteLength - done, IO_SLICE),
-            position + done,
-          );
-        } catch (err) {
-          throw fail(err);
-        }
-        if (n === 0) {
-          throw new CorruptCheckpointError(
-            `Checkpoint file ${where} is corrupt: truncated at ${position + done} bytes`,
-          );
-        }
-        done += n;
-      }
-    },
-    close: () => fs.closeSync(fd),
-  };
-}
-
-/** Bytes per read or write call: node:fs takes at most 2^31 - 1 at once (#11.9). */
-const IO_SLICE = 1024 ** 3;
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-export function isErrno(err: unknown, code: string): boolean {
+function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === code;
 }
 

@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from '../codec/checksum.js';
+import { verify } from '../codec/layout.js';
 import { CheckpointError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import { isProcessAlive } from '../lock.js';
 import { judgeProcess } from '../process-identity.js';
-import type { StoreTarget } from '../writer/protocol.js';
+import { tempFile } from './file-layout.js';
 import type {
   AsyncCheckpointStore,
   AsyncJournalStore,
@@ -20,6 +20,7 @@ import type {
   RemoteJournal,
 } from './remote.js';
 import type { LockOwner } from './store.js';
+import type { StoreTarget } from './thread-target.js';
 
 /** Options of the host, set by `bridgedStore`. */
 export interface RemoteHostOptions {
@@ -111,7 +112,7 @@ export class RemoteHost {
     const path = this.#cached(name, generation.id);
     if (await isIntact(path, generation.size)) return { path, temporary: false };
     await fs.mkdir(this.cache, { recursive: true, mode: 0o700 });
-    const temp = `${path}.tmp-${process.pid}-${random()}`;
+    const temp = tempFile(path);
     await this.#download(name, generation, temp);
     await fs.rename(temp, path);
     await this.#pruneCache(name, Number.POSITIVE_INFINITY);
@@ -133,7 +134,7 @@ export class RemoteHost {
     if (this.cache === undefined) return;
     // The cache is an optimisation: failing to fill it must not fail a committed save.
     const path = this.#cached(name, generation.id);
-    const temp = `${path}.tmp-${process.pid}-${random()}`;
+    const temp = tempFile(path);
     try {
       await fs.mkdir(this.cache, { recursive: true, mode: 0o700 });
       const file = await fs.open(temp, 'wx', 0o600);
@@ -271,23 +272,11 @@ async function removeDeadDownloads(): Promise<void> {
   } catch {}
 }
 
-/** True when `path` has `size` bytes and its trailer CRC matches its contents. */
+/** True when `path` has `size` bytes and is an intact container (trailer and checksum). */
 async function isIntact(path: string, size: number): Promise<boolean> {
   try {
-    const stat = await fs.stat(path);
-    if (stat.size !== size || size < 8) return false;
-    let crc = 0;
-    for await (const chunk of createReadStream(path, { end: size - 9, highWaterMark: 1 << 20 })) {
-      crc = crc32(chunk as Buffer, crc);
-    }
-    const trailer = Buffer.alloc(4);
-    const file = await fs.open(path, 'r');
-    try {
-      await file.read(trailer, 0, 4, size - 8);
-    } finally {
-      await file.close();
-    }
-    return trailer.readUInt32LE(0) === crc;
+    if ((await fs.stat(path)).size !== size) return false;
+    return await verify(createReadStream(path, { highWaterMark: 1 << 20 }));
   } catch {
     return false;
   }

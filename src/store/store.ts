@@ -1,5 +1,4 @@
 import type { ByteSource } from '../codec/container.js';
-import type { StoreTarget } from '../writer/protocol.js';
 
 /**
  * The storage interface behind a Checkpoint. Local stores (file, memory) answer
@@ -72,11 +71,6 @@ export interface CheckpointJournal {
 export interface CheckpointStore {
   /** Journals of finished steps; `remove` and `moveAside` include them. Optional. */
   readonly journal?: CheckpointJournal;
-  /**
-   * How to build this store in the background thread, which then writes there while the
-   * main thread computes. Stores without one (memory, custom fs) write on the calling thread.
-   */
-  readonly target?: StoreTarget;
   /** Human-readable location of the latest generation of `name`. */
   locate(name: string): string;
   /** Stored generations of `name`, newest first. */

@@ -484,7 +484,7 @@ export class Background {
  * The main script's flags minus those that only make sense for it: a worker given
  * `--input-type` or `-e <code>` (inherited from `node --input-type=module -e …`) fails to start.
  */
-export function workerExecArgv(argv: readonly string[]): string[] {
+function workerExecArgv(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
