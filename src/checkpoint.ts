@@ -177,7 +177,7 @@ export class Checkpoint<T extends object = object> {
     // The first sync() takes its slow path once, to say if there is no state (#14.4).
     Atomics.compareExchange(this.#due, 0, 0, CHECK_STATE);
     if (this.#options.signals) {
-      this.#stopSignals = this.#background.onSignal(
+      this.#stopSignals = this.#background.signals.onSignal(
         Checkpoint.#signalHandler(new WeakRef(this)),
         this.#options.log,
       );
@@ -307,8 +307,8 @@ export class Checkpoint<T extends object = object> {
       return false;
     }
     const background = this.#background!;
-    if (background.pendingSignal !== 0) {
-      background.handleSignal();
+    if (background.signals.pending !== 0) {
+      background.signals.handle();
       return false;
     }
     // Without the background thread the flag stays up: the clock says if a save is due.
@@ -487,12 +487,12 @@ export class Checkpoint<T extends object = object> {
       failed: () => this.#retireJournal(),
       idle: () => this.#closeRetired(),
     });
-    const background = this.#background;
-    const gate = background && {
+    const signals = this.#background?.signals;
+    const gate = signals && {
       get closed() {
-        return background.stopping;
+        return signals.stopping;
       },
-      changed: () => background.stepsChanged(),
+      changed: () => signals.stepsChanged(),
     };
     const steps = new Steps(
       records,
@@ -505,7 +505,7 @@ export class Checkpoint<T extends object = object> {
       gate,
     );
     this.#steps = steps;
-    this.#unwatchSteps = background?.addSteps(steps);
+    this.#unwatchSteps = signals?.addSteps(steps, this.#options.log);
     return this.#steps;
   }
 
