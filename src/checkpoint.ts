@@ -168,7 +168,13 @@ export class Checkpoint<T extends object = object> {
     this.#timerId = this.#background.newId();
     const target = this.#store.target;
     if (target !== undefined) {
-      this.#writer = new BackgroundWriter(this.#background, target, this.#due, name);
+      this.#writer = new BackgroundWriter(
+        this.#background,
+        target,
+        this.#due,
+        name,
+        this.#options.log,
+      );
       let writers = writersByLocation.get(this.location);
       if (writers === undefined) writersByLocation.set(this.location, (writers = new Set()));
       writers.add(this.#writer.pending);
@@ -486,6 +492,7 @@ export class Checkpoint<T extends object = object> {
     const writer = new JournalWriter(() => this.#journalSink(), this.#options.batchDelayMs, {
       failed: () => this.#retireJournal(),
       idle: () => this.#closeRetired(),
+      log: this.#options.log,
     });
     const signals = this.#background?.signals;
     const gate = signals && {

@@ -7,6 +7,7 @@ import { basename, join } from 'node:path';
 import type { CheckpointInfo } from './checkpoint.js';
 import { readHeader } from './codec/container.js';
 import { readEnvelope } from './envelope.js';
+import { CorruptCheckpointError } from './errors.js';
 import { legacySafeFileName, safeFileName } from './naming.js';
 import { openRegularFile, readRegularFile } from './store/regular-file.js';
 
@@ -41,7 +42,9 @@ export function readCheckpointInfo(file: string): CheckpointInfo {
       length = readSync(fd, bytes, 0, bytes.byteLength, 0);
       head = readHeader(bytes.subarray(0, length), file);
     }
-    if (head === undefined) throw new Error(`Checkpoint file ${file} is corrupt: truncated`);
+    if (head === undefined) {
+      throw new CorruptCheckpointError(`Checkpoint file ${file} is corrupt: truncated`);
+    }
     return head.header.meta;
   } finally {
     closeSync(fd);

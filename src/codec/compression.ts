@@ -5,6 +5,7 @@
  * decides, which saves seconds on large numeric state.
  */
 import zlib from 'node:zlib';
+import { CorruptCheckpointError } from '../errors.js';
 
 /** Codec of one stored chunk; the numbers are written in files and never change. */
 export const Codec = { none: 0, brotli: 1, gzip: 2 } as const;
@@ -84,9 +85,19 @@ const MAX_DEFLATE_RATIO = 1_032;
 /**
  * Inverse of compressChunk; the result has exactly `rawLength` bytes or this throws. Output
  * stops at `rawLength` (zlib's `maxOutputLength`): a stream inflating beyond what the file
- * declares fails at that point instead of filling memory.
+ * declares fails at that point instead of filling memory. `where` names the file in the
+ * error (a CorruptCheckpointError, #16.5).
  */
-export function decompressChunk(codec: number, bytes: Uint8Array, rawLength: number): Buffer {
+export function decompressChunk(
+  codec: number,
+  bytes: Uint8Array,
+  rawLength: number,
+  where?: string,
+): Buffer {
+  const corrupt = (what: string) =>
+    new CorruptCheckpointError(
+      where === undefined ? what : `Checkpoint file ${where} could not be decoded: ${what}`,
+    );
   let out: Buffer;
   switch (codec) {
     case Codec.none:
@@ -99,10 +110,10 @@ export function decompressChunk(codec: number, bytes: Uint8Array, rawLength: num
       out = zlib.gunzipSync(bytes, { maxOutputLength: Math.max(rawLength, 1) });
       break;
     default:
-      throw new Error(`unknown codec ${codec}`);
+      throw corrupt(`unknown codec ${codec}`);
   }
   if (out.byteLength !== rawLength) {
-    throw new Error(`chunk decompressed to ${out.byteLength} bytes, expected ${rawLength}`);
+    throw corrupt(`chunk decompressed to ${out.byteLength} bytes, expected ${rawLength}`);
   }
   return out;
 }

@@ -30,7 +30,7 @@ import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
+import { CheckpointError, CheckpointLockedError, StoreError, UNKNOWN_OWNER } from '../errors.js';
 import { legacySafeFileName } from '../naming.js';
 import { describe } from '../options.js';
 import type {
@@ -220,7 +220,7 @@ class S3Store implements AsyncCheckpointStore {
   ): Promise<void> {
     const lease = await this.#getJson<Lease>(this.#leaseKey(name));
     if (manifestToken <= held.lease.token && lease?.value.id === this.#id) return;
-    const by = lease?.value ?? { pid: 0, host: 'unknown' };
+    const by = lease?.value ?? UNKNOWN_OWNER;
     throw new CheckpointLockedError(
       `Checkpoint "${name}" was taken over by pid ${by.pid} on host ${by.host} (lease token ${Math.max(manifestToken, lease?.value.token ?? 0)}, ours ${held.lease.token}); ${refused}`,
       by,

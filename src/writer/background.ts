@@ -9,6 +9,7 @@ import {
   Worker,
 } from 'node:worker_threads';
 import { StoreError } from '../errors.js';
+import { WARNING } from '../hooks/exit.js';
 import { Signals } from '../hooks/signals.js';
 import {
   type CallReply,
@@ -93,7 +94,8 @@ export class Background {
     });
     worker.on('error', (err) => {
       this.#alive = false;
-      process.stderr.write(`resumable-state: background thread failed: ${err.message}\n`);
+      // Process-wide: no checkpoint owns the thread (#16.5).
+      process.emitWarning(`background thread failed: ${err.message}`, WARNING);
     });
     worker.on('exit', () => {
       this.#alive = false;
