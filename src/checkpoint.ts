@@ -170,7 +170,13 @@ export class Checkpoint<T extends object = object> {
     this.#timerId = this.#background.newId();
     const target = targetOf(this.#store);
     if (target !== undefined) {
-      this.#writer = new BackgroundWriter(this.#background, target, this.#due, name);
+      this.#writer = new BackgroundWriter(
+        this.#background,
+        target,
+        this.#due,
+        name,
+        this.#options.log,
+      );
       let writers = writersByLocation.get(this.location);
       if (writers === undefined) writersByLocation.set(this.location, (writers = new Set()));
       writers.add(this.#writer.pending);
@@ -179,7 +185,7 @@ export class Checkpoint<T extends object = object> {
     // The first sync() takes its slow path once, to say if there is no state (#14.4).
     Atomics.compareExchange(this.#due, 0, 0, CHECK_STATE);
     if (this.#options.signals) {
-      this.#stopSignals = this.#background.onSignal(
+      this.#stopSignals = this.#background.signals.onSignal(
         Checkpoint.#signalHandler(new WeakRef(this)),
         this.#options.log,
       );
@@ -309,8 +315,8 @@ export class Checkpoint<T extends object = object> {
       return false;
     }
     const background = this.#background!;
-    if (background.pendingSignal !== 0) {
-      background.handleSignal();
+    if (background.signals.pending !== 0) {
+      background.signals.handle();
       return false;
     }
     // Without the background thread the flag stays up: the clock says if a save is due.
@@ -488,13 +494,14 @@ export class Checkpoint<T extends object = object> {
     const writer = new JournalWriter(() => this.#journalSink(), this.#options.batchDelayMs, {
       failed: () => this.#retireJournal(),
       idle: () => this.#closeRetired(),
+      log: this.#options.log,
     });
-    const background = this.#background;
-    const gate = background && {
+    const signals = this.#background?.signals;
+    const gate = signals && {
       get closed() {
-        return background.stopping;
+        return signals.stopping;
       },
-      changed: () => background.stepsChanged(),
+      changed: () => signals.stepsChanged(),
     };
     const steps = new Steps(
       records,
@@ -507,7 +514,7 @@ export class Checkpoint<T extends object = object> {
       gate,
     );
     this.#steps = steps;
-    this.#unwatchSteps = background?.addSteps(steps);
+    this.#unwatchSteps = signals?.addSteps(steps, this.#options.log);
     return this.#steps;
   }
 

@@ -31,14 +31,23 @@ export class SerializationError extends CheckpointError {
   }
 }
 
-/** Another live process owns this checkpoint. */
+/** Who holds a lock, as a CheckpointLockedError names it. */
+type Holder = { pid: number; host: string };
+
+/** The owner named when the holder of a lock cannot be known (#16.5: one placeholder). */
+export const UNKNOWN_OWNER: Readonly<Holder> = Object.freeze({ pid: 0, host: 'unknown' });
+
+/**
+ * Another live process owns this checkpoint: `pid` and `host` name it, or are UNKNOWN_OWNER's
+ * when it cannot be known.
+ */
 export class CheckpointLockedError extends CheckpointError {
   override readonly code = 'CHECKPOINT_LOCKED';
   readonly pid: number;
   readonly host: string;
 
-  constructor(message: string, owner: { pid: number; host: string }) {
-    super(message);
+  constructor(message: string, owner: Holder, options?: { cause?: unknown }) {
+    super(message, options);
     this.pid = owner.pid;
     this.host = owner.host;
   }

@@ -4,7 +4,7 @@
  * records (durable: 'step') start a flush at once; others wait at most `delayMs`.
  */
 import { CheckpointClosedError, CheckpointError, StoreError } from './errors.js';
-import { onExit } from './hooks/exit.js';
+import { onExit, warnNow } from './hooks/exit.js';
 
 /** Where a batch of records goes: a journal file, or a snapshot save for stores without one. */
 export interface JournalSink {
@@ -18,6 +18,11 @@ export interface JournalEvents {
   failed(): void;
   /** No append is in flight any more: retired files can be closed. */
   idle(): void;
+  /**
+   * Where a failure nobody is left to catch (at exit) is said: the checkpoint's `log`.
+   * Without one, a process warning.
+   */
+  log?(line: string): void;
 }
 
 interface Entry {
@@ -52,10 +57,12 @@ export class JournalWriter {
         this.flushSync();
         this.takeError();
       } catch (err) {
-        process.stderr.write(`resumable-state: ${(err as Error).message}\n`);
+        const line = (err as Error).message;
+        if (events.log === undefined) warnNow(line);
+        else events.log(`resumable-state: ${line}`);
         if (!process.exitCode) process.exitCode = 1;
       }
-    });
+    }, events.log);
   }
 
   /**

@@ -42,7 +42,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { CheckpointLockedError, StoreError } from './errors.js';
+import { CheckpointLockedError, StoreError, UNKNOWN_OWNER } from './errors.js';
 import { onExit } from './hooks/exit.js';
 import { tempFile } from './store/file-layout.js';
 import { SAFE_READ_FLAGS } from './store/regular-file.js';
@@ -242,7 +242,7 @@ function take(fs: LockFs, path: string, name: string, record: LockRecord): void 
     if (Date.now() > deadline) {
       throw new CheckpointLockedError(
         `Checkpoint "${name}" lock ${path} could not be taken within ${TAKE_TIMEOUT_MS / 1000} s: other processes kept taking it over (see the ${path}.takeover-* files)`,
-        { pid: 0, host: 'unknown' },
+        UNKNOWN_OWNER,
       );
     }
     sleep(Math.min(round, 20));

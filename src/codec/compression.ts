@@ -5,7 +5,7 @@
  * decides, which saves seconds on large numeric state.
  */
 import zlib from 'node:zlib';
-import { UnsupportedFormatError } from '../errors.js';
+import { CorruptCheckpointError, UnsupportedFormatError } from '../errors.js';
 
 /** Codec of one stored chunk; the numbers are written in files and never change. */
 export const Codec = { none: 0, brotli: 1, gzip: 2 } as const;
@@ -106,9 +106,19 @@ export function maxRawBytes(codec: number, stored: number): number {
 /**
  * Inverse of compressChunk; the result has exactly `rawLength` bytes or this throws. Output
  * stops at `rawLength` (zlib's `maxOutputLength`): a stream inflating beyond what the file
- * declares fails at that point instead of filling memory.
+ * declares fails at that point instead of filling memory. `where` names the file in the
+ * error (a CorruptCheckpointError, #16.5).
  */
-export function decompressChunk(codec: number, bytes: Uint8Array, rawLength: number): Buffer {
+export function decompressChunk(
+  codec: number,
+  bytes: Uint8Array,
+  rawLength: number,
+  where?: string,
+): Buffer {
+  const corrupt = (what: string) =>
+    new CorruptCheckpointError(
+      where === undefined ? what : `Checkpoint file ${where} could not be decoded: ${what}`,
+    );
   let out: Buffer;
   if (codec === Codec.none) {
     out = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -123,7 +133,7 @@ export function decompressChunk(codec: number, bytes: Uint8Array, rawLength: num
     out = impl.decompress(bytes, Math.max(rawLength, 1));
   }
   if (out.byteLength !== rawLength) {
-    throw new Error(`chunk decompressed to ${out.byteLength} bytes, expected ${rawLength}`);
+    throw corrupt(`chunk decompressed to ${out.byteLength} bytes, expected ${rawLength}`);
   }
   return out;
 }

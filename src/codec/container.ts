@@ -372,7 +372,7 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
   }
   try {
     const chunks = header.chunks.map(([codec, , raw], i) =>
-      decompressChunk(codec, stored[i]!, raw),
+      decompressChunk(codec, stored[i]!, raw, where),
     );
     const [structure, ...segmentBytes] = chunks;
     // Each segment gets a buffer of its own, so restored arrays own exactly their bytes.

@@ -1,3 +1,4 @@
+import { StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
 import type { CheckpointStore, Generation } from './store.js';
 
@@ -48,7 +49,9 @@ export function memoryStore(): CheckpointStore {
       ),
     read(name, generation) {
       const bytes = generations(name)[generation.index];
-      if (bytes === undefined) throw new Error(`memory:${name}#${generation.index} does not exist`);
+      if (bytes === undefined) {
+        throw new StoreError(`memory:${name}#${generation.index} does not exist`);
+      }
       return bytes;
     },
     write(name, parts, keep) {

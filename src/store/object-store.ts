@@ -30,7 +30,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
+import { CheckpointError, CheckpointLockedError, StoreError, UNKNOWN_OWNER } from '../errors.js';
 import { describe } from '../options.js';
 import type { ObjectBucket } from './object-bucket.js';
 import type {
@@ -213,7 +213,7 @@ class ObjectStore implements AsyncCheckpointStore {
   ): Promise<void> {
     const lease = await this.#getJson<Lease>(this.#leaseKey(name));
     if (manifestToken <= held.lease.token && lease?.value.id === this.#id) return;
-    const by = lease?.value ?? { pid: 0, host: 'unknown' };
+    const by = lease?.value ?? UNKNOWN_OWNER;
     throw new CheckpointLockedError(
       `Checkpoint "${name}" was taken over by pid ${by.pid} on host ${by.host} (lease token ${Math.max(manifestToken, lease?.value.token ?? 0)}, ours ${held.lease.token}); ${refused}`,
       by,

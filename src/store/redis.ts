@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import type { Redis, RedisOptions } from 'ioredis';
-import { CheckpointLockedError, StoreError } from '../errors.js';
+import { CheckpointLockedError, StoreError, UNKNOWN_OWNER } from '../errors.js';
 import {
   expectInteger,
   type RedisSettings,
@@ -488,9 +488,7 @@ class RedisStore implements AsyncCheckpointStore {
 
   #takenOver(name: string, record: string, token: number): CheckpointLockedError {
     const holder =
-      record === ''
-        ? { pid: 0, host: 'unknown', since: '', token: Number.NaN }
-        : parseLease(record);
+      record === '' ? { ...UNKNOWN_OWNER, since: '', token: Number.NaN } : parseLease(record);
     const by =
       record === ''
         ? 'a writer with a newer fencing token'
@@ -600,7 +598,7 @@ function parseLease(record: string): LeaseOwner & { token: number } {
   try {
     return JSON.parse(record) as LeaseOwner & { token: number };
   } catch {
-    return { id: '', pid: 0, host: 'unknown', since: '', token: Number.NaN };
+    return { id: '', ...UNKNOWN_OWNER, since: '', token: Number.NaN };
   }
 }
 

@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { SignalShare } from '../hooks/signals-worker.js';
 
 /**
  * Messages and shared memory between the main thread and the background thread.
@@ -7,35 +8,23 @@ import type { MessagePort } from 'node:worker_threads';
  * compresses, checksums and writes snapshots.
  */
 
-/** Indexes in the process-wide control array. */
+/**
+ * Indexes in the process-wide control array: the thread's liveness. The signal state has
+ * its own array, owned by hooks/signals.ts and hooks/signals-worker.ts.
+ */
 export const Control = {
-  /** Signal number received by the background thread, 0 if none. */
-  SIGNAL: 0,
-  /**
-   * Set by the main thread once it acts on that signal (1), or leaves it to the user's own
-   * listeners (2); either way the background thread does not end the process itself.
-   */
-  SIGNAL_HANDLED: 1,
   /** Set when the background thread has died: writes can no longer be waited for. */
-  DEAD: 2,
-  /** Set once the main thread's exit hooks have run: a signal now kills as it would. */
-  EXITING: 3,
+  DEAD: 0,
   /**
    * Counted up by the background thread twice a second. A thread that ends without its
    * exit handlers (out of memory) stops counting: waits on it then end instead of hanging.
    */
-  HEARTBEAT: 4,
+  HEARTBEAT: 1,
   /** Set to 1 by the background thread once it listens for messages. */
-  READY: 5,
-  /** 1 while the background thread watches signals, 2 when it found no way to: see hooks/signal-watch.ts. */
-  WATCHING: 6,
+  READY: 2,
   /** Length of the control array. */
-  LENGTH: 7,
+  LENGTH: 3,
 } as const;
-
-/** Signals that save and exit, with their numbers on Linux and macOS. */
-export const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
-export type SignalName = keyof typeof SIGNALS;
 
 /**
  * Per-checkpoint status array (Int32), shared with the background thread. Each of the two
@@ -161,8 +150,8 @@ export type FromBackground =
 
 export interface BackgroundData {
   control: Int32Array;
-  /** How long to wait for the main thread to act on a signal before ending the process. */
-  graceMs: number;
+  /** The signal state and grace period (hooks/signals.ts). */
+  signals: SignalShare;
   /** Where answers to calls are posted. */
   calls: MessagePort;
   /** Raised to the id of each answered call; the main thread waits on it. */

@@ -2,11 +2,9 @@
  * Entry of the background thread. Keeps the due timers of sync(), watches for signals and
  * writes staged snapshots (compression, checksum, durable write) off the main thread.
  *
- * Signals: a `process.on('SIGTERM')` listener never runs while the main thread is busy in a
- * synchronous loop (and then the process does not die either). This thread has its own
- * event loop, so a signal watcher started here (hooks/signal-watch.ts) fires at once; it
- * raises a shared flag that the next `sync()` or loop step on the main thread sees. Where
- * no watcher can be had, the main thread falls back to `process.on` (async loops only).
+ * Signals: this thread's half of them is hooks/signals-worker.ts (it watches while the main
+ * thread is busy, raising the due flags); here it is only started, stopped and given the
+ * timers' flags.
  *
  * Bundled into a string at build time (scripts/build-worker.mjs) and started with `eval`,
  * so a bundled app needs no file of it beside the bundle (#12.3): imports here must stay
@@ -15,7 +13,7 @@
 import { rm } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { packCheckpoint } from '../codec/container.js';
-import { type SignalWatch, watchSignals } from '../hooks/signal-watch.js';
+import { WorkerSignals } from '../hooks/signals-worker.js';
 import { backgroundFileStore } from '../store/file.js';
 import { hostRemoteStore } from '../store/remote-host.js';
 import {
@@ -26,7 +24,6 @@ import {
   type ErrorReport,
   type FromBackground,
   type ReportArea,
-  SIGNALS,
   Slot,
   Status,
   type StoreTarget,
@@ -34,12 +31,20 @@ import {
 } from './protocol.js';
 import { readStaged } from './staging.js';
 
-const { control, graceMs, calls, callsDone } = workerData as BackgroundData;
+const { control, signals: signalShare, calls, callsDone } = workerData as BackgroundData;
 const port = parentPort!;
 const timers = new Map<number, { timer: NodeJS.Timeout; flag: Int32Array }>();
-let signalWatch: SignalWatch | undefined;
 
 const post = (message: FromBackground) => port.postMessage(message);
+const signals = new WorkerSignals(signalShare, {
+  // Every due flag goes up so the next sync() anywhere takes its slow path and sees it.
+  arrived: () => {
+    for (const { flag } of timers.values()) raise(flag);
+  },
+  tell: (signal) => post({ type: 'signal', signal }),
+  unavailable: (reason) => post({ type: 'signals-unavailable', reason }),
+});
+
 const HEARTBEAT_MS = 500;
 /** Node's setTimeout holds at most 2^31 - 1 ms; longer intervals are waited in steps. */
 const MAX_TIMEOUT = 2 ** 31 - 1;
@@ -58,50 +63,10 @@ function raise(flag: Int32Array): void {
   Atomics.store(flag, 0, 1);
 }
 
-function startSignals(): void {
-  if (signalWatch !== undefined) return;
-  try {
-    signalWatch = watchSignals(SIGNALS, onSignal);
-    settle(Control.WATCHING, 1);
-  } catch (err) {
-    post({ type: 'signals-unavailable', reason: (err as Error).message });
-    settle(Control.WATCHING, 2);
-  }
-}
-
-function stopSignals(): void {
-  signalWatch?.stop();
-  signalWatch = undefined;
-  Atomics.store(control, Control.WATCHING, 0);
-}
-
 /** Sets `control[index]` and wakes the main thread waiting on it. */
 function settle(index: number, value: number): void {
   Atomics.store(control, index, value);
   Atomics.notify(control, index);
-}
-
-function onSignal(signal: number): void {
-  // The main thread is exiting: nobody will act on it, so let it kill as it would have.
-  if (Atomics.load(control, Control.EXITING) !== 0) {
-    stopSignals();
-    process.kill(process.pid, signal);
-    return;
-  }
-  if (Atomics.load(control, Control.SIGNAL) !== 0) return;
-  Atomics.store(control, Control.SIGNAL, signal);
-  // Every due flag goes up so the next sync() anywhere takes its slow path and sees it.
-  for (const { flag } of timers.values()) raise(flag);
-  // An idle main thread hears of it at once (and lets the user's own listeners decide).
-  post({ type: 'signal', signal });
-  // If the main thread never reaches a sync() or an idle moment, end the process anyway,
-  // as the signal would have without us: default action first, SIGKILL as the last resort.
-  setTimeout(() => {
-    if (Atomics.load(control, Control.SIGNAL_HANDLED) !== 0) return;
-    stopSignals();
-    process.kill(process.pid, signal);
-    setTimeout(() => process.kill(process.pid, 'SIGKILL'), graceMs).unref();
-  }, graceMs);
 }
 
 port.on('message', (message: ToBackground) => {
@@ -109,15 +74,15 @@ port.on('message', (message: ToBackground) => {
     case 'arm':
       clearTimeout(timers.get(message.id)?.timer);
       arm(message.id, message.flag, message.delay);
-      if (Atomics.load(control, Control.SIGNAL) !== 0) raise(message.flag);
+      if (signals.pending !== 0) raise(message.flag);
       break;
     case 'disarm':
       clearTimeout(timers.get(message.id)?.timer);
       timers.delete(message.id);
       break;
     case 'signals':
-      if (message.on) startSignals();
-      else stopSignals();
+      if (message.on) signals.start();
+      else signals.stop();
       break;
     case 'write':
       // One write at a time per store, in order: a later snapshot lands after an earlier one.

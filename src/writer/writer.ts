@@ -10,6 +10,7 @@ import {
   CheckpointLockedError,
   CorruptCheckpointError,
   StoreError,
+  UNKNOWN_OWNER,
 } from '../errors.js';
 import { onExit } from '../hooks/exit.js';
 import type { Background } from './background.js';
@@ -68,12 +69,19 @@ export class BackgroundWriter {
   readonly #due: Int32Array;
   readonly #removeExitHook: () => void;
 
-  constructor(background: Background, target: StoreTarget, due: Int32Array, name: string) {
+  /** `log` is the checkpoint's: a save that fails at exit is said there (#16.5). */
+  constructor(
+    background: Background,
+    target: StoreTarget,
+    due: Int32Array,
+    name: string,
+    log: (line: string) => void,
+  ) {
     const tracker = new WriteTracker(background);
     this.#tracker = tracker;
     this.#target = target;
     this.#due = due;
-    this.#removeExitHook = onExit(() => flushAtExit(tracker, name));
+    this.#removeExitHook = onExit(() => flushAtExit(tracker, name, log), log);
   }
 
   /** Stages `encoded` and queues it; returns its sequence number. */
@@ -171,16 +179,16 @@ export class BackgroundWriter {
   }
 }
 
-// At exit, pending writes are waited for; a failure or a timeout is said on stderr and
-// makes the exit code 1, since nobody is left to catch it.
-function flushAtExit(tracker: WriteTracker, name: string): void {
+// At exit, pending writes are waited for; a failure or a timeout is said through the
+// checkpoint's log and makes the exit code 1, since nobody is left to catch it.
+function flushAtExit(tracker: WriteTracker, name: string, log: (line: string) => void): void {
   const finished = tracker.waitSync(EXIT_WAIT_MS);
   const error = tracker.takeError();
   let problem: string | undefined;
   if (error !== undefined) problem = `the last save of "${name}" failed: ${error.message}`;
   else if (!finished) problem = `the last save of "${name}" did not finish before exit`;
   if (problem === undefined) return;
-  process.stderr.write(`resumable-state: ${problem}\n`);
+  log(`resumable-state: ${problem}`);
   if (!process.exitCode) process.exitCode = 1;
 }
 
@@ -213,7 +221,7 @@ export function rebuildError(
     case 'CHECKPOINT_STORE':
       return new StoreError(report.message, options);
     case 'CHECKPOINT_LOCKED':
-      return new CheckpointLockedError(report.message, report.owner ?? { pid: 0, host: '' });
+      return new CheckpointLockedError(report.message, report.owner ?? UNKNOWN_OWNER, options);
     case 'CHECKPOINT_CORRUPT':
       return new CorruptCheckpointError(report.message, options);
   }
