@@ -39,6 +39,7 @@ import { type OnceOptions, type StepStats, Steps } from './steps.js';
 import { fileStore } from './store/file.js';
 import type { CheckpointStore, Generation, JournalFile } from './store/store.js';
 import { Background } from './writer/background.js';
+import { estimateStateBytes } from './writer/staging.js';
 import { BackgroundWriter } from './writer/writer.js';
 
 /** Metadata of a stored checkpoint: times, save count, sizes, source. */
@@ -223,6 +224,8 @@ export class Checkpoint<T extends object = object> {
       }
     }
     const state = this.#restoreFirst(initial);
+    // #17.2: the staging buffer of sync() is ready before the first one is due.
+    this.#writer?.prepare(this.#restored ? (this.#info?.rawBytes ?? 0) : estimateStateBytes(state));
     this.#restoreReturned = true;
     return state;
   }
@@ -707,7 +710,9 @@ export class Checkpoint<T extends object = object> {
         if (earlier !== undefined)
           this.#notice(`an earlier background save failed: ${earlier.message}`);
       }
-      const parts = packCheckpoint(meta, encoded, compression);
+      const parts = packCheckpoint(meta, encoded, compression, {
+        deferChecksum: this.#store.sealsChecksum === true, // #17.1
+      });
       this.#store.write(this.name, parts, keep);
       if (stepsFrom !== undefined) this.#folded(stepsFrom);
       this.#info = JSON.parse(new TextDecoder().decode(parts[1])).meta as CheckpointInfo;

@@ -101,7 +101,10 @@ export function packCheckpoint(
   meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'>,
   encoded: EncodedState,
   compression: Compression,
-  { copyShared = true }: { copyShared?: boolean } = {},
+  {
+    copyShared = true,
+    deferChecksum = false,
+  }: { copyShared?: boolean; deferChecksum?: boolean } = {},
 ): Uint8Array[] {
   const chunks = [encoded.structure, ...encoded.segments].map((raw): StoredChunk => {
     const { codec, bytes } = compressChunk(raw, compression);
@@ -109,13 +112,18 @@ export function packCheckpoint(
     const stable = copyShared && bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes;
     return { codec, bytes: stable, rawBytes: raw.byteLength };
   });
-  return layoutCheckpoint(meta, chunks);
+  return layoutCheckpoint(meta, chunks, { deferChecksum });
 }
 
-/** Lays out chunks already compressed: header, padded chunks, trailer with the checksum. */
+/**
+ * Lays out chunks already compressed: header, padded chunks, trailer with the checksum.
+ * With `deferChecksum` the trailer's checksum is left for `sealCheckpoint`, which a store
+ * that knows it (`sealsChecksum`) calls once the bytes before it are on their way (#17.1).
+ */
 export function layoutCheckpoint(
   meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'>,
   chunks: readonly StoredChunk[],
+  { deferChecksum = false }: { deferChecksum?: boolean } = {},
 ): Uint8Array[] {
   const rawBytes = chunks.reduce((n, c) => n + c.rawBytes, 0);
   const storedBytes = chunks.reduce((n, c) => n + c.bytes.byteLength, 0);
@@ -145,13 +153,44 @@ export function layoutCheckpoint(
   };
   push(new Uint8Array(0));
   for (const chunk of chunks) push(chunk.bytes);
-  let crc = 0;
-  for (const part of parts) crc = crc32(part, crc);
   const trailer = Buffer.alloc(TRAILER);
-  trailer.writeUInt32LE(crc, 0);
-  END_MARKER.copy(trailer, 4);
+  PENDING_MARKER.copy(trailer, 4);
   parts.push(trailer);
+  if (!deferChecksum) sealCheckpoint(parts);
   return parts;
+}
+
+/**
+ * End marker of a trailer whose checksum is not computed yet (#17.1). Told by its bytes,
+ * not by object identity, so a store from another copy of this module (the background
+ * thread's bundle) still recognises it; written unsealed by mistake, the file fails its
+ * end-marker check instead of passing for a checkpoint.
+ */
+const PENDING_MARKER = Buffer.from('rsnd', 'latin1');
+
+/** Whether `parts` (from packCheckpoint/layoutCheckpoint) still lack their checksum. */
+export function isUnsealed(parts: readonly Uint8Array[]): boolean {
+  const trailer = parts[parts.length - 1];
+  return (
+    trailer !== undefined &&
+    trailer.byteLength === TRAILER &&
+    PENDING_MARKER.equals(trailer.subarray(4))
+  );
+}
+
+/**
+ * Computes the checksum of every part but the last into the trailer (the last part) of
+ * parts laid out with `deferChecksum`; does nothing to parts already sealed. The file store
+ * calls it after writing the other parts, while the disk flushes them (#17.1): the trailer
+ * must be written after this, never before.
+ */
+export function sealCheckpoint(parts: readonly Uint8Array[]): void {
+  if (!isUnsealed(parts)) return;
+  const trailer = parts[parts.length - 1]!;
+  let crc = 0;
+  for (let i = 0; i < parts.length - 1; i++) crc = crc32(parts[i]!, crc);
+  new DataView(trailer.buffer, trailer.byteOffset, TRAILER).setUint32(0, crc, true);
+  trailer.set(END_MARKER, 4);
 }
 
 /** Where a corrupt file is, for messages. */
@@ -295,6 +334,29 @@ function checkWireVersion(structure: Uint8Array, meta: CheckpointMeta, where: st
   );
 }
 
+/** Bytes per read on restore: small enough to be checksummed while still in the CPU cache. */
+const READ_SLICE = 2 * 1024 ** 2;
+
+/**
+ * Fills `into` from `source` at `position` slice by slice, checksumming each slice right
+ * after it is read (#17.3): the verify rides on the read instead of a second pass over
+ * memory. Returns the checksum continued from `crc`; nothing is decoded here.
+ */
+function readChecksummed(
+  source: ByteSource,
+  into: Uint8Array,
+  position: number,
+  crc: number,
+): number {
+  let value = crc;
+  for (let at = 0; at < into.byteLength; at += READ_SLICE) {
+    const slice = into.subarray(at, at + READ_SLICE);
+    source.read(slice, position + at);
+    value = crc32(slice, value);
+  }
+  return value;
+}
+
 /**
  * Verifies a whole checkpoint file (length, end marker, checksum) and only then decodes it.
  * Throws CorruptCheckpointError naming `where` and what failed.
@@ -347,8 +409,7 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
       codec === Codec.none && index > 0
         ? new Uint8Array(new ArrayBuffer(storedLength))
         : Buffer.allocUnsafe(storedLength);
-    source.read(bytes, offset);
-    crc = crc32(bytes, crc);
+    crc = readChecksummed(source, bytes, offset, crc);
     const pad = padding.subarray(0, pad8(storedLength));
     source.read(pad, offset + storedLength);
     crc = crc32(pad, crc);

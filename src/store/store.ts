@@ -77,6 +77,11 @@ export interface CheckpointStore {
    * main thread computes. Stores without one (memory, custom fs) write on the calling thread.
    */
   readonly target?: StoreTarget;
+  /**
+   * True when `write` itself fills in the checksum of parts packed with `deferChecksum`
+   * (sealCheckpoint), computing it while the bytes before it are being written (#17.1).
+   */
+  readonly sealsChecksum?: boolean;
   /** Human-readable location of the latest generation of `name`. */
   locate(name: string): string;
   /** Stored generations of `name`, newest first. */
