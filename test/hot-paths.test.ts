@@ -5,7 +5,6 @@
  * the speed is measured by `npm run bench`, never asserted here.
  */
 import nodeFs, { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../dist/codec/checksum.js';
