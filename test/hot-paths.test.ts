@@ -1,7 +1,7 @@
 /**
  * The save and restore hot paths of issue 17: the checksum computed while the body is
- * written (deferred, then sealed by the file store), restore verifying slice by slice as it
- * reads, and the staging buffer of sync() prepared ahead of the first one. Correctness only:
+ * written (deferred, then sealed by the file store), restore still verifying every byte
+ * before decoding, and the staging buffer of sync() prepared ahead of the first one. Correctness only:
  * the speed is measured by `npm run bench`, never asserted here.
  */
 import nodeFs, { readFileSync, writeFileSync } from 'node:fs';
@@ -106,8 +106,8 @@ describe('checksum computed while writing (#17.1)', () => {
   });
 });
 
-describe('restore verifies slice by slice as it reads (#17.3)', () => {
-  it('the checksum continued over slices equals the one-shot checksum', () => {
+describe('restore verifies every byte before decoding (#17.3)', () => {
+  it('a checksum continued over pieces equals the one-shot checksum', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 4096 }), fc.nat(64), (bytes, step) => {
         const size = step + 1;
@@ -119,15 +119,15 @@ describe('restore verifies slice by slice as it reads (#17.3)', () => {
     );
   });
 
-  // 10 MiB of payload spans six 2 MiB read slices: a byte changed in any of them is caught
-  // by the checksum, before a byte is decoded, whether read from memory or from the file.
+  // 10 MiB of payload: a byte changed anywhere is caught by the checksum before a byte is
+  // decoded, whether read from memory or from the file.
   const file = concat(packCheckpoint(meta, encodeState(envelopeOf(10)), 'none'));
   const MiB = 2 ** 20;
   it.each([
-    ['the first slice', 4096],
-    ['the second slice', 2 * MiB + 17],
-    ['a middle slice', 5 * MiB + 3],
-    ['the last slice', file.byteLength - 100],
+    ['the header end', 4096],
+    ['the first MiB of payload', 2 * MiB + 17],
+    ['the middle', 5 * MiB + 3],
+    ['the last bytes', file.byteLength - 100],
   ])('a byte changed in %s is detected', (_, at) => {
     const damaged = Buffer.from(file);
     damaged[at] = damaged[at]! ^ 0x40;
@@ -147,7 +147,7 @@ describe('restore verifies slice by slice as it reads (#17.3)', () => {
     expect((fromFile as Error).message).toContain('checksum mismatch');
   });
 
-  it('an intact file of several slices restores exactly', () => {
+  it('an intact file restores exactly', () => {
     const restored = unpackCheckpoint(file, 'intact.ckpt').envelope.state as {
       data: Float64Array;
     };

@@ -334,29 +334,6 @@ function checkWireVersion(structure: Uint8Array, meta: CheckpointMeta, where: st
   );
 }
 
-/** Bytes per read on restore: small enough to be checksummed while still in the CPU cache. */
-const READ_SLICE = 2 * 1024 ** 2;
-
-/**
- * Fills `into` from `source` at `position` slice by slice, checksumming each slice right
- * after it is read (#17.3): the verify rides on the read instead of a second pass over
- * memory. Returns the checksum continued from `crc`; nothing is decoded here.
- */
-function readChecksummed(
-  source: ByteSource,
-  into: Uint8Array,
-  position: number,
-  crc: number,
-): number {
-  let value = crc;
-  for (let at = 0; at < into.byteLength; at += READ_SLICE) {
-    const slice = into.subarray(at, at + READ_SLICE);
-    source.read(slice, position + at);
-    value = crc32(slice, value);
-  }
-  return value;
-}
-
 /**
  * Verifies a whole checkpoint file (length, end marker, checksum) and only then decodes it.
  * Throws CorruptCheckpointError naming `where` and what failed.
@@ -409,7 +386,8 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
       codec === Codec.none && index > 0
         ? new Uint8Array(new ArrayBuffer(storedLength))
         : Buffer.allocUnsafe(storedLength);
-    crc = readChecksummed(source, bytes, offset, crc);
+    source.read(bytes, offset);
+    crc = crc32(bytes, crc);
     const pad = padding.subarray(0, pad8(storedLength));
     source.read(pad, offset + storedLength);
     crc = crc32(pad, crc);
