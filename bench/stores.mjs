@@ -11,7 +11,20 @@
 // Each store's own limit runs right after each save, alternating with it (#17.4): for the
 // file store a durable write by hand, for Redis one ioredis pipeline of SETs, for S3 a bare
 // multipart upload with the AWS SDK, of the same bytes; the table leads with our ratio.
-// The file store on the same disk is the reference. Redis runs as its own redis-server
+// The file store on the same disk is the reference.
+//
+// Why the file store's save here is slower than in `npm run bench` (370 ms against 119 ms in
+// the 2026-11 tables): not the same save. bench/run.mjs keeps one checkpoint and pools its
+// first save (nothing to drop) with its third; here every run opens a new Checkpoint that
+// restores the 100 MB the run before saved, then saves once into a folder that already holds
+// two generations, so that save drops the oldest. The rename over `.1` freed the dropped
+// file's 100 MB of blocks inside the save: 40-50 ms alone on this ext4 (a rename over a file
+// held open elsewhere: 1-8 ms). Since #17.1 the file store holds dropped generations open
+// across the publish and closes them on libuv's thread pool, so that work leaves the save.
+// `node --expose-gc bench/save-after-restore.mjs` times steady saves, saves right after a
+// restore, fresh checkpoints, and restore + a full GC before the save, alternating. On
+// 2026-12-05 (load average 8-10 on 2 cores from other jobs) their medians were within the
+// noise of one another, so no further cause could be told apart from the machine's drift. Redis runs as its own redis-server
 // (no persistence), S3 as moto's server mode (python3 -m moto.server), when they are here.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
