@@ -44,6 +44,7 @@ export function parseArgs(argv) {
     else if (a.startsWith('--budget')) args.budget = Number(value());
     else if (a.startsWith('--mode')) args.mode = value();
     else if (a.startsWith('--json')) args.json = value();
+    else if (a.startsWith('--dist')) args.dist = value();
     else if (a.startsWith('--')) args[a.slice(2)] = true;
     else args.positional.push(a);
   }

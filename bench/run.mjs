@@ -7,6 +7,7 @@
 //                   (default 25; the number of runs is shown next to every figure)
 //   --no-seed       skip the seed's Python method; --no-memory skips peak-memory children
 //   --json PATH     also write every raw sample as JSON to PATH
+//   --dist PATH     measure another build of the library (e.g. an older dist/, for a before/after)
 //   --write / --no-write  write docs/benchmarks.md and the README region, or not (default:
 //                   only for a full run, without --quick or --only)
 //
@@ -33,7 +34,8 @@ for (const p of parts) {
   progress(`--only: unknown part ${p} (expected some of ${PARTS.join(', ')})`);
   process.exit(2);
 }
-if (!existsSync(join(root, 'dist/index.js'))) {
+const distDir = args.dist === undefined ? join(root, 'dist') : String(args.dist);
+if (!existsSync(join(distDir, 'index.js'))) {
   throw new Error('dist/ is missing: run `npm run bench` (it builds) or `npm run build` first');
 }
 const write = args.write ?? (!args['no-write'] && !args.quick && args.only === undefined);
@@ -47,7 +49,7 @@ const dirty = git('status', '--porcelain', '--', 'src');
 // Others may rebuild dist/ while this runs: say so if it changed under us.
 const distStamp = () =>
   ['index.js', 'checkpoint.js', 'codec/serializer.js', 'codec/container.js', 'writer/worker.js']
-    .map((f) => (existsSync(join(root, 'dist', f)) ? statSync(join(root, 'dist', f)).mtimeMs : 0))
+    .map((f) => (existsSync(join(distDir, f)) ? statSync(join(distDir, f)).mtimeMs : 0))
     .join(',');
 const distAtStart = distStamp();
 // The children measure a snapshot of dist/ taken now (inside node_modules, so the
@@ -59,7 +61,7 @@ const snapshot = join(
   'resumable-state-bench',
   `dist-${process.pid}`,
 );
-cpSync(join(root, 'dist'), snapshot, { recursive: true });
+cpSync(distDir, snapshot, { recursive: true });
 process.on('exit', () => {
   rmSync(snapshot, { recursive: true, force: true });
   try {
@@ -185,6 +187,12 @@ function ratio(base, ours) {
   return `${r >= 10 ? r.toFixed(0) : r.toFixed(r >= 1 ? 1 : 2)}×`;
 }
 
+/** Our median over the physical limit's median, from the same alternating runs (#17.5). */
+function limitRatio(ours, limit) {
+  if (!has(ours) || !has(limit)) return 'n/a';
+  return `${(ours / limit).toFixed(2)}×`;
+}
+
 const runsOf = (values) => (Array.isArray(values) ? values.length : 0);
 const nRuns = (values) =>
   runsOf(values) === args.runs ? '' : ` (${runsOf(values)} run${runsOf(values) === 1 ? '' : 's'})`;
@@ -222,6 +230,17 @@ function summaryTable() {
   const rows = [];
   const each = (label, fn) =>
     rows.push([label, ...ids.map((id) => (T(id)?.ours ? fn(id) : failure(T(id))))]);
+  // #17.5: the table leads with how far each figure is from the physical limit.
+  each(
+    '**durable `save()` ÷ raw durable write** (write, fsync, rename, fsync folder)',
+    (id) =>
+      `**${limitRatio(ourSave(id), med(T(id).disk.write))}** (${ms(ourSave(id))} vs ${ms(med(T(id).disk.write))})`,
+  );
+  each(
+    '**`restore()` ÷ raw read** (the same file into fresh memory)',
+    (id) =>
+      `**${limitRatio(ourRestore(id), med(T(id).ours.rawRead))}** (${ms(ourRestore(id))} vs ${ms(med(T(id).ours.rawRead))})`,
+  );
   each(
     '**our durable `save()`**',
     (id) => `**${ms(ourSave(id))}** (${rate(med(T(id).ours.rawBytes), ourSave(id))})`,
@@ -248,7 +267,7 @@ function summaryTable() {
       `${ms(med(T(id).v8gzip.save))} · ${ratio(med(T(id).v8gzip.save), ourSave(id))}${nRuns(T(id).v8gzip.save)}`,
   );
   each(
-    'disk: write + fsync of as many bytes',
+    'disk: durable write of as many bytes',
     (id) =>
       `${ms(med(T(id).disk.write))} · ${ratio(med(T(id).disk.write), ourSave(id))} (${rate(med(T(id).ours.bytes), med(T(id).disk.write))})`,
   );
@@ -321,6 +340,18 @@ function targets() {
         r >= 50,
       );
     } else add('S1 save ≥ 50× faster than the seed', 'seed not measured', undefined);
+    const raw = med(T('S1').disk.write);
+    add(
+      'S1 durable save ≤ 1.15× a raw durable write of as many bytes (#17.1)',
+      `${limitRatio(save, raw)} (${ms(save)} vs ${ms(raw)})`,
+      save <= 1.15 * raw,
+    );
+    const read = med(t1.rawRead);
+    add(
+      'S1 restore at the read speed: ≤ 1.15× a raw read of the file (#17.3)',
+      `${limitRatio(ourRestore('S1'), read)} (${ms(ourRestore('S1'))} vs ${ms(read)})`,
+      has(read) ? ourRestore('S1') <= 1.15 * read : undefined,
+    );
     const pause = med(t1.syncPause);
     const first = med(t1.syncPauseFirst);
     add(
@@ -330,7 +361,7 @@ function targets() {
     );
     add(
       '… the first `sync()` of a checkpoint',
-      `${ms(first)} (allocates its staging buffer)`,
+      `${ms(first)} (its staging buffer prepared at restore)`,
       first < 25,
     );
     const restore = ourRestore('S1');
@@ -424,7 +455,12 @@ function details(id) {
     stat('JSON load', t.json.load),
     stat('v8 + gzip save', t.v8gzip.save, `${bytes(med(t.v8gzip.bytes))}, not durable`),
     stat('v8 + gzip load', t.v8gzip.load),
-    stat('disk: write + fsync', t.disk.write, `${bytes(med(o.bytes))}`),
+    stat('raw read of our file', o.rawRead, 'open, read into fresh memory, close'),
+    stat(
+      'disk: durable write',
+      t.disk.write,
+      `${bytes(med(o.bytes))}: temp, fsync, rename, fsync folder`,
+    ),
   ];
   if (seedOk(id)) {
     rows.push(stat('seed save (pickle 2 + gzip 9)', w.seed.save, `${bytes(w.seed.bytes)}`));
@@ -537,8 +573,8 @@ const report = [
   '  oldest generation, as in a long run with `keep: 2`) and the summary pools both.',
   '  **`sync()` pause**: the time of the `sync()`',
   '  call alone (interval 0: always due); the background thread then compresses and writes, which',
-  '  `await flush()` waits for outside the timing. The first `sync()` of a checkpoint allocates its',
-  '  staging buffer; later ones reuse it. **`restore()`**: a new Checkpoint on the same folder and',
+  '  `await flush()` waits for outside the timing. The staging buffer the first `sync()` copies into',
+  '  is allocated at `restore()` and its pages faulted in by the background thread; later ones reuse it. **`restore()`**: a new Checkpoint on the same folder and',
   '  `restore(initial)`, in the same process, so the file comes from the page cache (so do the',
   "  baselines' loads). Each restored state is checked against the original.",
   '- **Baselines** run in the same process and the same runs, on a second copy of the state that our',
@@ -550,7 +586,11 @@ const report = [
   '  18 s in MEASUREMENTS.md, and restore them as plain objects.) `writeFileSync(path, gzipSync(v8.serialize(state)))`',
   '  uses the default gzip level (6). Neither baseline fsyncs: they are not durable, ours is (their',
   '  files are fsynced after the timing, so their dirty pages do not burden the next measurement).',
-  '  The disk rate is `open` + `write` + `fsync` + `close` of as many random bytes as our file.',
+  '- **Physical limits** (#17.5): the raw durable write is `open` + `write` + `fsync` + `close` +',
+  '  `rename` + `fsync` of the folder of as many random bytes as our file, in a fresh folder, run',
+  '  right after our saves in every run; the raw read opens our just-restored file and reads it into',
+  "  fresh memory, right after our restore. The ratios divide our median by the limit's median",
+  '  from the same alternating runs, so drift of the disk hits both sides.',
   "- **The seed's method** runs in `python3 bench/seed.py`: `pickle.dump(obj, gzip.open(path, 'wb', 9), 2)`",
   '  and `pickle.load(gzip.open(path))`, timed with `time.perf_counter()` inside Python.',
   `- **Slow baselines** stop repeating once another run would pass ${args.budget} s (\`--budget\`); their run`,

@@ -1,9 +1,10 @@
 // Why bench/stores.mjs times the file store's 100 MB save at about 3x what bench/run.mjs does:
-//   node scripts/prepare.mjs && node bench/save-after-restore.mjs [--runs 7]
+//   node scripts/prepare.mjs && node --expose-gc bench/save-after-restore.mjs [--runs 7]
 // Three ways to save the same 100 MB of doubles (compression 'none'), in alternating rounds:
 //   steady:  one open checkpoint saving again and again (bench/run.mjs)
 //   restore: a new checkpoint per round that first restores the 100 MB saved before (bench/stores.mjs)
 //   fresh:   a new checkpoint per round that starts clean (no restore), then saves
+//   restore+gc: as restore, with a full GC (node --expose-gc) between the restore and the save
 import { randomFillSync } from 'node:crypto';
 import { distUrl, freshDir, median, now, parseArgs, removeDir } from './common.mjs';
 
@@ -12,8 +13,9 @@ const args = parseArgs(process.argv.slice(2));
 const runs = Number(args.runs ?? 7);
 const N = (100 * 2 ** 20) / 8;
 const options = { name: 'bench', log: false, signals: false, compression: 'none', interval: '1h' };
-const dirs = { steady: freshDir(), restore: freshDir(), fresh: freshDir() };
-const times = { steady: [], restore: [], fresh: [] };
+const kinds = ['restore', 'fresh', ...(globalThis.gc ? ['restore+gc'] : [])];
+const dirs = Object.fromEntries(['steady', ...kinds].map((k) => [k, freshDir()]));
+const times = Object.fromEntries(['steady', ...kinds].map((k) => [k, []]));
 const initial = { data: randomFillSync(new Float64Array(N)) };
 
 const steady = new Checkpoint({ ...options, dir: dirs.steady });
@@ -22,9 +24,10 @@ for (let round = 0; round < runs; round++) {
   let t = now();
   steady.save();
   times.steady.push(now() - t);
-  for (const kind of ['restore', 'fresh']) {
+  for (const kind of kinds) {
     const chp = new Checkpoint({ ...options, dir: dirs[kind], clean: kind === 'fresh' });
     chp.restore(initial);
+    if (kind === 'restore+gc') globalThis.gc();
     t = now();
     chp.save();
     times[kind].push(now() - t);

@@ -5,9 +5,12 @@
 import { randomFillSync } from 'node:crypto';
 import {
   closeSync,
+  fstatSync,
   fsyncSync,
   openSync,
   readFileSync,
+  readSync,
+  renameSync,
   statSync,
   writeFileSync,
   writeSync,
@@ -93,6 +96,9 @@ async function measureOurs(w) {
   const restored = chp2.restore(w.initial());
   sample.restore = now() - t;
   if (!chp2.restored) throw new Error('restore() found nothing to restore');
+  // The physical limit of a restore, right after ours: the same file read into fresh memory.
+  gc();
+  sample.rawRead = rawRead(chp2.location);
   verify(w.id, w.state, restored);
   chp2.close();
   removeDir(dir);
@@ -227,17 +233,36 @@ function measureJson(w) {
   return { save, load, bytes };
 }
 
-/** The disk's own rate: write + fsync of `bytes` bytes into a new file, then close. */
+/** The physical limit of a restore: open, read the whole file into fresh memory, close (ms). */
+function rawRead(path) {
+  const t = now();
+  const fd = openSync(path, 'r');
+  const size = fstatSync(fd).size;
+  const into = new Uint8Array(new ArrayBuffer(size));
+  let done = 0;
+  while (done < size) done += readSync(fd, into, done, size - done, done);
+  closeSync(fd);
+  return now() - t;
+}
+
+/**
+ * The physical limit of a durable save (#17.5): `bytes` bytes written durably by hand, as
+ * our save does it: temp file, write, fsync, close, rename, fsync of the folder.
+ */
 function measureDisk(bytes, payload) {
   const dir = freshDir();
   const path = join(dir, 'raw.bin');
   gc();
   const t = now();
-  const fd = openSync(path, 'wx', 0o600);
+  const fd = openSync(`${path}.tmp`, 'wx', 0o600);
   let offset = 0;
   while (offset < bytes) offset += writeSync(fd, payload, offset, bytes - offset);
   fsyncSync(fd);
   closeSync(fd);
+  renameSync(`${path}.tmp`, path);
+  const dirFd = openSync(dir, 'r');
+  fsyncSync(dirFd);
+  closeSync(dirFd);
   const write = now() - t;
   removeDir(dir);
   return { write };

@@ -104,7 +104,10 @@ export function packCheckpoint(
   meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'>,
   encoded: EncodedState,
   compression: Compression,
-  { copyShared = true }: { copyShared?: boolean } = {},
+  {
+    copyShared = true,
+    deferChecksum = false,
+  }: { copyShared?: boolean; deferChecksum?: boolean } = {},
 ): Uint8Array[] {
   const chunks = [encoded.structure, ...encoded.segments].map((raw): StoredChunk => {
     const { codec, bytes } = compressChunk(raw, compression);
@@ -112,13 +115,18 @@ export function packCheckpoint(
     const stable = copyShared && bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes;
     return { codec, bytes: stable, rawBytes: raw.byteLength };
   });
-  return layoutCheckpoint(meta, chunks);
+  return layoutCheckpoint(meta, chunks, { deferChecksum });
 }
 
-/** Lays out chunks already compressed: header, padded chunks, trailer with the checksum. */
+/**
+ * Lays out chunks already compressed: header, padded chunks, trailer with the checksum.
+ * With `deferChecksum` the trailer's checksum is left for `sealCheckpoint`, which a store
+ * that knows it (`sealsChecksum`) calls once the bytes before it are on their way (#17.1).
+ */
 export function layoutCheckpoint(
   meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'>,
   chunks: readonly StoredChunk[],
+  { deferChecksum = false }: { deferChecksum?: boolean } = {},
 ): Uint8Array[] {
   const rawBytes = chunks.reduce((n, c) => n + c.rawBytes, 0);
   const storedBytes = chunks.reduce((n, c) => n + c.bytes.byteLength, 0);
@@ -148,13 +156,44 @@ export function layoutCheckpoint(
   };
   push(new Uint8Array(0));
   for (const chunk of chunks) push(chunk.bytes);
-  let crc = 0;
-  for (const part of parts) crc = crc32(part, crc);
   const trailer = Buffer.alloc(TRAILER);
-  trailer.writeUInt32LE(crc, 0);
-  END_MARKER.copy(trailer, 4);
+  PENDING_MARKER.copy(trailer, 4);
   parts.push(trailer);
+  if (!deferChecksum) sealCheckpoint(parts);
   return parts;
+}
+
+/**
+ * End marker of a trailer whose checksum is not computed yet (#17.1). Told by its bytes,
+ * not by object identity, so a store from another copy of this module (the background
+ * thread's bundle) still recognises it; written unsealed by mistake, the file fails its
+ * end-marker check instead of passing for a checkpoint.
+ */
+const PENDING_MARKER = Buffer.from('rsnd', 'latin1');
+
+/** Whether `parts` (from packCheckpoint/layoutCheckpoint) still lack their checksum. */
+export function isUnsealed(parts: readonly Uint8Array[]): boolean {
+  const trailer = parts[parts.length - 1];
+  return (
+    trailer !== undefined &&
+    trailer.byteLength === TRAILER &&
+    PENDING_MARKER.equals(trailer.subarray(4))
+  );
+}
+
+/**
+ * Computes the checksum of every part but the last into the trailer (the last part) of
+ * parts laid out with `deferChecksum`; does nothing to parts already sealed. The file store
+ * calls it after writing the other parts, while the disk flushes them (#17.1): the trailer
+ * must be written after this, never before.
+ */
+export function sealCheckpoint(parts: readonly Uint8Array[]): void {
+  if (!isUnsealed(parts)) return;
+  const trailer = parts[parts.length - 1]!;
+  let crc = 0;
+  for (let i = 0; i < parts.length - 1; i++) crc = crc32(parts[i]!, crc);
+  new DataView(trailer.buffer, trailer.byteOffset, TRAILER).setUint32(0, crc, true);
+  trailer.set(END_MARKER, 4);
 }
 
 /** Where a corrupt file is, for messages. */

@@ -19,6 +19,7 @@
  */
 import nodeFs from 'node:fs';
 import { join } from 'node:path';
+import { isUnsealed, sealCheckpoint } from '../codec/container.js';
 import { readHead } from '../codec/layout.js';
 import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
 import { JOURNAL_MAGIC } from '../journal.js';
@@ -207,6 +208,20 @@ function createFileStore(
   // supported, the previous latest is renamed to `.1` first (a crash in between leaves `.1`).
   function publish(name: string, file: string, temp: string, keep: number): void {
     const existing = generations(name);
+    const held = holdGenerations(existing);
+    try {
+      shiftGenerations(existing, file, temp, keep);
+    } finally {
+      releaseLater(held);
+    }
+  }
+
+  function shiftGenerations(
+    existing: Generation[],
+    file: string,
+    temp: string,
+    keep: number,
+  ): void {
     for (const g of existing) if (g.index >= keep) fs.unlinkSync(g.location);
     const hasLatest = existing.some((g) => g.index === 0);
     const staged = stagedPrevious(file);
@@ -235,6 +250,22 @@ function createFileStore(
       // previous latest, after a crash): the staged name then stays, so remove it.
       ignoreErrors(() => fs.unlinkSync(staged));
     }
+  }
+
+  // #17.1: the rename or unlink that drops the oldest generation would free its blocks
+  // in that call (~40 ms for 100 MB on ext4, on the save's path). Holding the files open
+  // across publish moves that work to the close, which runs on libuv's thread pool later.
+  // Only with node:fs itself (a custom fs is for fault injection).
+  function holdGenerations(existing: Generation[]): number[] {
+    // Windows refuses to rename over a file open elsewhere.
+    if (options.fs !== undefined || process.platform === 'win32') return [];
+    const held: number[] = [];
+    for (const g of existing) {
+      try {
+        held.push(nodeFs.openSync(g.location, PROBE_FLAGS));
+      } catch {}
+    }
+    return held;
   }
 
   function shiftOlder(existing: Generation[], file: string, keep: number): void {
@@ -313,6 +344,7 @@ function createFileStore(
 
   const store: CheckpointStore = {
     journal,
+    sealsChecksum: true,
     locate: fileOf,
     generations,
     checkLock,
@@ -331,7 +363,15 @@ function createFileStore(
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
         fd = fs.openSync(temp, 'wx', 0o600);
-        for (const part of parts) writeAll(fd, part);
+        const last = parts.length - 1;
+        for (let i = 0; i < last; i++) writeAll(fd, parts[i]!);
+        if (isUnsealed(parts)) {
+          // #17.1: the checksum goes in the trailer: computed while the disk already
+          // flushes the bytes before it, and written after them.
+          if (options.fs === undefined) startWriteback(temp);
+          sealCheckpoint(parts);
+        }
+        if (last >= 0) writeAll(fd, parts[last]!);
         fs.fsyncSync(fd);
         fs.closeSync(fd);
         fd = undefined;
@@ -419,6 +459,25 @@ function createFileStore(
   // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
   if (options.fs !== undefined) return store;
   return withTarget(store, { module: BUILT_IN.file, name: 'backgroundFileStore', args: [dir] });
+}
+
+/**
+ * Starts flushing the file at `path` to disk on libuv's thread pool and returns at once,
+ * so the caller computes while the disk works (#17.1). Best effort, and never the fsync a
+ * save relies on: the writer's own fsync follows on its own descriptor, which was opened
+ * before this one and so still hears of any write-back error (Linux reports one to every
+ * descriptor open when it happened).
+ */
+function startWriteback(path: string): void {
+  try {
+    const fd = nodeFs.openSync(path, nodeFs.constants.O_RDONLY);
+    nodeFs.fsync(fd, () => nodeFs.close(fd, () => {}));
+  } catch {}
+}
+
+/** Closes descriptors on libuv's thread pool (see holdGenerations). */
+function releaseLater(fds: number[]): void {
+  for (const fd of fds) nodeFs.close(fd, () => {});
 }
 
 function isErrno(err: unknown, code: string): boolean {

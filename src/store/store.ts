@@ -71,6 +71,11 @@ export interface CheckpointJournal {
 export interface CheckpointStore {
   /** Journals of finished steps; `remove` and `moveAside` include them. Optional. */
   readonly journal?: CheckpointJournal;
+  /**
+   * True when `write` itself fills in the checksum of parts packed with `deferChecksum`
+   * (sealCheckpoint), computing it while the bytes before it are being written (#17.1).
+   */
+  readonly sealsChecksum?: boolean;
   /** Human-readable location of the latest generation of `name`. */
   locate(name: string): string;
   /** Stored generations of `name`, newest first. */

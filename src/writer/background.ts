@@ -191,6 +191,11 @@ export class Background {
     return true;
   }
 
+  /** Has the thread fault in the pages of a new staging buffer (#17.2). */
+  prefault(data: SharedArrayBuffer): void {
+    this.#post({ type: 'prefault', data });
+  }
+
   /** Hands a staged snapshot to the thread. */
   postWrite(message: Extract<ToBackground, { type: 'write' }>): void {
     this.#post(message);

@@ -117,6 +117,8 @@ export type ToBackground =
   | { type: 'arm'; id: number; flag: Int32Array; delay: number }
   | { type: 'disarm'; id: number }
   | { type: 'signals'; on: boolean }
+  /** Touches every page of a new staging buffer, so the first sync() does not fault them in (#17.2). */
+  | { type: 'prefault'; data: SharedArrayBuffer }
   | {
       type: 'write';
       status: Int32Array;

@@ -62,3 +62,47 @@ export function readStaged(buffer: SharedArrayBuffer): {
     },
   };
 }
+
+/** Below this the first copy costs under a millisecond: no buffer is prepared (#17.2). */
+export const PREPARE_MIN_BYTES = 1024 ** 2;
+
+/**
+ * Size of a staging buffer prepared for a snapshot of about `rawBytes` encoded bytes: a
+ * margin for the descriptor and a state that grows a little, so the first sync() fits.
+ */
+export function stagingBytesFor(rawBytes: number): number {
+  return align8(Math.ceil(rawBytes * 1.05) + 64 * 1024);
+}
+
+/**
+ * Bytes of typed arrays and ArrayBuffers reachable in the first levels of `state`: what
+ * a snapshot of a fresh state will mostly hold, found without encoding it (#17.2). Bounded
+ * (depth 3, 10,000 values), so it costs little on a state of many small objects.
+ */
+export function estimateStateBytes(state: unknown): number {
+  let bytes = 0;
+  let budget = 10_000;
+  const seen = new Set<object>();
+  const visit = (value: unknown, depth: number): void => {
+    if (typeof value !== 'object' || value === null || budget-- <= 0 || seen.has(value)) return;
+    seen.add(value);
+    if (ArrayBuffer.isView(value)) bytes += value.byteLength;
+    else if (value instanceof ArrayBuffer) bytes += value.byteLength;
+    else if (depth < 3) {
+      const items = value instanceof Map ? value.values() : Object.values(value);
+      for (const item of items) visit(item, depth + 1);
+    }
+  };
+  visit(state, 0);
+  return bytes;
+}
+
+/**
+ * Writes every page of `buffer` once, in the background thread, so they are resident
+ * before the main thread copies a snapshot into it (#17.2). An atomic add of 0 keeps any
+ * byte the main thread may already have written.
+ */
+export function touchPages(buffer: SharedArrayBuffer): void {
+  const words = new Int32Array(buffer, 0, Math.floor(buffer.byteLength / 4));
+  for (let i = 0; i < words.length; i += 1024) Atomics.add(words, i, 0);
+}

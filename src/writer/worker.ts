@@ -29,7 +29,7 @@ import {
   type StoreTarget,
   type ToBackground,
 } from './protocol.js';
-import { readStaged } from './staging.js';
+import { readStaged, touchPages } from './staging.js';
 
 const { control, signals: signalShare, calls, callsDone } = workerData as BackgroundData;
 const port = parentPort!;
@@ -83,6 +83,9 @@ port.on('message', (message: ToBackground) => {
     case 'signals':
       if (message.on) signals.start();
       else signals.stop();
+      break;
+    case 'prefault':
+      touchPages(message.data);
       break;
     case 'write':
       // One write at a time per store, in order: a later snapshot lands after an earlier one.
@@ -221,7 +224,11 @@ async function write(message: Extract<ToBackground, { type: 'write' }>): Promise
     const { descriptor, encoded } = readStaged(message.data);
     const meta = descriptor.meta as Parameters<typeof packCheckpoint>[0];
     // The staged snapshot is this save's own copy (its slot is claimed): no copy needed.
-    const parts = packCheckpoint(meta, encoded, descriptor.compression, { copyShared: false });
+    // The file store computes the checksum while the disk flushes the bytes (#17.1).
+    const parts = packCheckpoint(meta, encoded, descriptor.compression, {
+      copyShared: false,
+      deferChecksum: store.sealsChecksum === true,
+    });
     await store.write(descriptor.name, parts, descriptor.keep);
     const header = JSON.parse(Buffer.from(parts[1]!).toString('utf8')) as {
       meta: { rawBytes: number; storedBytes: number; codec: string };

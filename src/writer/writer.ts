@@ -23,7 +23,7 @@ import {
   type StoreTarget,
   type WriteResult,
 } from './protocol.js';
-import { stageSnapshot } from './staging.js';
+import { PREPARE_MIN_BYTES, stageSnapshot, stagingBytesFor } from './staging.js';
 
 /** How long the exit hook waits for a write in flight. */
 const EXIT_WAIT_MS = 30_000;
@@ -82,6 +82,18 @@ export class BackgroundWriter {
     this.#target = target;
     this.#due = due;
     this.#removeExitHook = onExit(() => flushAtExit(tracker, name, log), log);
+  }
+
+  /**
+   * Allocates the first staging buffer ahead of the first due sync(), for a snapshot of
+   * about `bytes`, and has the background thread fault its pages in: copying into fresh
+   * memory ran at a third of the speed, the first sync() pausing 48 ms on S1 against 17 ms
+   * later (#17.2). Nothing is written into it here, so saved bytes do not change.
+   */
+  prepare(bytes: number): void {
+    if (this.#buffers[0] !== undefined || bytes < PREPARE_MIN_BYTES) return;
+    this.#buffers[0] = new SharedArrayBuffer(stagingBytesFor(bytes));
+    this.#tracker.background.prefault(this.#buffers[0]);
   }
 
   /** Stages `encoded` and queues it; returns its sequence number. */
