@@ -4,17 +4,15 @@
 import { hostname } from 'node:os';
 import { type CheckpointMeta, packCheckpoint } from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
-import { type Envelope, type LoadedCheckpoint, readEnvelope } from './envelope.js';
+import type { Envelope, LoadedCheckpoint } from './envelope.js';
 import {
   CheckpointClosedError,
   CheckpointError,
   CorruptCheckpointError,
   SerializationError,
-  VersionMismatchError,
 } from './errors.js';
-import { parseJournal, type StepRecord } from './journal.js';
-import { JournalWriter } from './journal-writer.js';
 import { canonicalKey, hashKey } from './key.js';
+import { formatAge, loadCheckpoint } from './load-policy.js';
 import {
   each as eachLoop,
   type LoopHost,
@@ -31,13 +29,13 @@ import {
   resolveOptions,
   resolveStepOptions,
 } from './options.js';
-import { printable } from './printable.js';
 import { breakProgressLine, createProgress } from './progress.js';
 import { Random } from './random.js';
 import { type Shard, shardName } from './shard.js';
-import { type OnceOptions, type StepStats, Steps } from './steps.js';
+import { type SavedSteps, StepLog } from './step-log.js';
+import type { OnceOptions, StepStats } from './steps.js';
 import { fileStore } from './store/file.js';
-import type { CheckpointStore, Generation, JournalFile } from './store/store.js';
+import type { CheckpointStore } from './store/store.js';
 import { Background } from './writer/background.js';
 import { BackgroundWriter } from './writer/writer.js';
 
@@ -49,8 +47,6 @@ export interface Trackable<S = unknown> {
   getState(): S;
   setState(state: S): void;
 }
-
-type SavedSteps = { steps?: Map<string, StepRecord> | undefined; stepsFrom?: number | undefined };
 
 const LIBRARY = 'resumable-state@0.1.0';
 
@@ -112,8 +108,8 @@ export class Checkpoint<T extends object = object> {
   readonly #loops: LoopHost;
   /** Puts `Math.random` back (option `mathRandom`). */
   #uninstallMathRandom: (() => void) | undefined;
-  /** `once()` steps, loaded on first use. */
-  #steps: Steps | undefined;
+  /** `once()` steps and where their records go, loaded on first use. */
+  #stepLog: StepLog<Checkpoint<object>> | undefined;
   /** The saved steps of the snapshot `restore()` loaded, until `#steps` takes them. */
   #savedSteps: SavedSteps | undefined;
   #restoreCalled = false;
@@ -121,15 +117,6 @@ export class Checkpoint<T extends object = object> {
   #restoreReturned = false;
   /** A snapshot loaded by `once()` before `restore()` was called, kept for it (null: none). */
   #loadedEarly: LoadedCheckpoint | null | undefined;
-  /** Journal that new step records go to, and its number. */
-  #journalFile: JournalFile | undefined;
-  #epoch = 0;
-  /** Journals replaced by a rotation, closed once no append is in flight. */
-  #retiredJournals: JournalFile[] = [];
-  /** `stepsFrom` of durable snapshots, oldest first; journals before the one-but-last go. */
-  #folds: number[] = [];
-  /** Folds handed to the background writer, applied once their write has landed. */
-  #pendingFolds: { seq: number; from: number }[] = [];
   #unwatchSteps: (() => void) | undefined;
 
   constructor(options?: CheckpointOptions) {
@@ -259,7 +246,7 @@ export class Checkpoint<T extends object = object> {
       );
     }
     this.#pendingTracked = envelope.tracked ?? {};
-    if (this.#steps === undefined) {
+    if (this.#stepLog === undefined) {
       this.#savedSteps = { steps: envelope.steps, stepsFrom: envelope.stepsFrom };
     }
     for (const [key, obj] of this.#tracked) this.#applyTracked(key, obj);
@@ -332,7 +319,7 @@ export class Checkpoint<T extends object = object> {
 
   /** Resolves when every started save is durable; rejects with the error of a failed one. */
   async flush(): Promise<void> {
-    await this.#steps?.writer.drain();
+    await this.#stepLog?.writer.drain();
     await this.#writer?.wait();
     this.#throwWriterError();
   }
@@ -348,14 +335,9 @@ export class Checkpoint<T extends object = object> {
     this.#throwIfClosed('clear');
     this.#store.remove(this.name);
     this.#loops.loops.clear();
-    this.#steps?.writer.discard();
-    this.#steps?.clear();
+    this.#stepLog?.clear();
     this.#savedSteps = undefined;
     this.#loadedEarly = undefined;
-    this.#retireJournal();
-    this.#closeRetired();
-    this.#folds = [];
-    this.#pendingFolds = [];
     this.#info = undefined;
     this.#saves = 0;
     this.#createdAt = undefined;
@@ -374,12 +356,10 @@ export class Checkpoint<T extends object = object> {
     this.#unwatchSteps?.();
     let journalError: unknown;
     try {
-      this.#steps?.writer.close();
+      this.#stepLog?.close();
     } catch (err) {
       journalError = err;
     }
-    this.#retireJournal();
-    this.#closeRetired();
     if (this.#background !== undefined) this.#background.disarm(this.#timerId);
     // The next sync() takes its slow path, which says the checkpoint is closed.
     Atomics.store(this.#due, 0, 1);
@@ -389,7 +369,7 @@ export class Checkpoint<T extends object = object> {
       }
       writersByLocation.get(this.location)?.delete(this.#writer.pending);
     }
-    this.#settleFolds();
+    this.#stepLog?.settle();
     this.#releaseLock?.();
     if (journalError !== undefined) throw journalError;
     this.#throwWriterError();
@@ -442,126 +422,42 @@ export class Checkpoint<T extends object = object> {
   }
 
   /** The steps: saved ones (snapshot, then journals replayed in order), on first use. */
-  #stepsReady(): Steps {
-    if (this.#steps !== undefined) return this.#steps;
-    const journal = this.#store.journal;
-    if (journal === undefined && !this.#restoreCalled) {
+  #stepsReady(): StepLog['steps'] {
+    if (this.#stepLog !== undefined) return this.#stepLog.steps;
+    if (this.#store.journal === undefined && !this.#restoreCalled) {
       // Without a journal, steps are saved with the state, which must be known first.
       throw new CheckpointError(
         `once() needs restore(initial) first on a store without a journal (${this.location}): its steps are saved with the state`,
       );
     }
-    const records = new Map<string, StepRecord>();
-    let from = 0;
-    if (!this.#options.clean) {
-      let saved = this.#savedSteps;
-      if (!this.#restoreCalled) {
-        // once() before restore(): load now, and keep the snapshot for restore().
-        this.#loadedEarly ??= this.#load() ?? null;
-        saved = this.#loadedEarly?.envelope;
-      }
-      for (const [key, record] of saved?.steps ?? []) records.set(key, record);
-      from = saved?.stepsFrom ?? 0;
+    let saved = this.#savedSteps;
+    if (!this.#options.clean && !this.#restoreCalled) {
+      // once() before restore(): load now, and keep the snapshot for restore().
+      this.#loadedEarly ??= this.#load() ?? null;
+      saved = this.#loadedEarly?.envelope;
     }
     this.#savedSteps = undefined;
-    let last = from - 1;
-    for (const stored of journal?.read(this.name) ?? []) {
-      last = Math.max(last, stored.epoch);
-      // clean: saved steps are ignored (not deleted: a later save supersedes them).
-      if (this.#options.clean || stored.epoch < from) continue;
-      const parsed = parseJournal(stored.bytes);
-      // Later records win (a retry that succeeded after a failure).
-      for (const record of parsed.records) records.set(record.key, record);
-      if (parsed.dropped !== undefined) {
-        const n = parsed.records.length;
-        this.#notice(
-          `dropped ${parsed.dropped} in ${stored.location} (${n} record${n === 1 ? '' : 's'} before it kept)`,
-        );
-      }
-    }
-    // Journal numbers follow the clock, so a new journal always sorts after every journal
-    // and every snapshot's \`stepsFrom\` written before, whatever was cleaned or cleared.
-    this.#epoch = nextEpoch(last);
-    this.#folds = [from];
-    const writer = new JournalWriter(() => this.#journalSink(), this.#options.batchDelayMs, {
-      failed: () => this.#retireJournal(),
-      idle: () => this.#closeRetired(),
-    });
-    const background = this.#background;
-    const gate = background && {
-      get closed() {
-        return background.stopping;
-      },
-      changed: () => background.stepsChanged(),
+    const o = this.#options;
+    const settings = {
+      name: this.name,
+      store: this.#store,
+      keep: o.keep,
+      batchDelayMs: o.batchDelayMs,
+      clean: o.clean,
+      defaults: { durable: o.durable, retries: o.retries, retryDelay: o.retryDelayMs },
+      writer: this.#writer,
+      background: this.#background,
     };
-    const steps = new Steps(
-      records,
-      writer,
-      {
-        durable: this.#options.durable,
-        retries: this.#options.retries,
-        retryDelay: this.#options.retryDelayMs,
-      },
-      gate,
-    );
-    this.#steps = steps;
-    this.#unwatchSteps = background?.addSteps(steps);
-    return this.#steps;
+    // #16.2: held weakly, so an unclosed checkpoint that ran steps can be freed.
+    const owner = { ref: new WeakRef<Checkpoint<object>>(this), save: Checkpoint.#saveForSteps };
+    this.#stepLog = new StepLog(settings, saved, owner, (line) => this.#notice(line));
+    this.#unwatchSteps = this.#background?.addSteps(this.#stepLog.steps);
+    return this.#stepLog.steps;
   }
 
-  /** The journal file records go to now; without a journal, a save holds them instead. */
-  #journalSink(): { append(b: Uint8Array): Promise<void>; appendSync(b: Uint8Array): void } {
-    const journal = this.#store.journal;
-    if (journal === undefined) {
-      const save = () => this.#write(true);
-      return { append: async () => save(), appendSync: save };
-    }
-    this.#journalFile ??= journal.create(this.name, this.#epoch);
-    return this.#journalFile;
-  }
-
-  /** New records go to a new journal from now on (after a save, or a failed append). */
-  #retireJournal(): void {
-    if (this.#journalFile === undefined) return;
-    this.#retiredJournals.push(this.#journalFile);
-    this.#journalFile = undefined;
-    this.#epoch = nextEpoch(this.#epoch);
-  }
-
-  // A file is closed only when no append is in flight: its descriptor may be in use.
-  #closeRetired(): void {
-    if (this.#steps !== undefined && !this.#steps.writer.idle) return;
-    for (const file of this.#retiredJournals.splice(0)) file.close();
-  }
-
-  /** Starts a new journal for records from now on; returns its number (the snapshot's `stepsFrom`). */
-  #rotateJournal(): number {
-    this.#retireJournal();
-    this.#closeRetired();
-    return this.#epoch;
-  }
-
-  /**
-   * A snapshot holding every step before journal `from` is durable. Journals are kept back
-   * to the oldest of the last `keep` such snapshots, so a fallback to an older generation
-   * still finds its journals.
-   */
-  #folded(from: number): void {
-    this.#folds = [...this.#folds, from].slice(-this.#options.keep);
-    this.#store.journal?.drop(this.name, this.#folds[0]!);
-  }
-
-  // Only the newest background write is known to have landed; older queued ones may have
-  // been superseded or have failed, so they do not count (their journals stay longer).
-  #settleFolds(): void {
-    if (this.#pendingFolds.length === 0) return;
-    const written = this.#writer?.lastResult()?.seq ?? 0;
-    let landed: number | undefined;
-    while (this.#pendingFolds.length > 0 && this.#pendingFolds[0]!.seq <= written) {
-      const fold = this.#pendingFolds.shift()!;
-      if (fold.seq === written) landed = fold.from;
-    }
-    if (landed !== undefined) this.#folded(landed);
+  /** How the step log saves a checkpoint whose store has no journal: the state holds the steps. */
+  static #saveForSteps(chp: Checkpoint<object>): void {
+    chp.#write(true);
   }
 
   /**
@@ -641,8 +537,8 @@ export class Checkpoint<T extends object = object> {
       tracked,
       loops: loopPositions(this.#loops),
     };
-    if (this.#steps !== undefined) {
-      envelope.steps = this.#steps.records;
+    if (this.#stepLog !== undefined) {
+      envelope.steps = this.#stepLog.steps.records;
       if (stepsFrom !== undefined) envelope.stepsFrom = stepsFrom;
     } else if (this.#savedSteps?.steps !== undefined) {
       // Steps restored but not used in this run: carried over as they were.
@@ -663,11 +559,7 @@ export class Checkpoint<T extends object = object> {
         `the lock of "${this.name}" was gone (its folder deleted or replaced?); took it again, saves go on in ${this.location}`,
       );
     }
-    this.#settleFolds();
-    const stepsFrom =
-      this.#steps !== undefined && this.#store.journal !== undefined
-        ? this.#rotateJournal()
-        : undefined;
+    const stepsFrom = this.#stepLog?.rotate();
     const encoded = encodeState(this.#envelope(stepsFrom) as unknown as Record<string, unknown>);
     const now = new Date().toISOString();
     const meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'> = {
@@ -692,7 +584,7 @@ export class Checkpoint<T extends object = object> {
     const writer = this.#writer;
     if (writer !== undefined && !durable && this.#background!.alive) {
       this.#infoSeq = writer.submit({ name: this.name, keep, compression, meta }, encoded);
-      if (stepsFrom !== undefined) this.#pendingFolds.push({ seq: this.#infoSeq, from: stepsFrom });
+      if (stepsFrom !== undefined) this.#stepLog!.submitted(this.#infoSeq, stepsFrom);
       this.#info = { ...meta, rawBytes: 0, storedBytes: 0, codec: '' };
       this.#infoFromWriter = true;
     } else {
@@ -702,14 +594,14 @@ export class Checkpoint<T extends object = object> {
       // (which supersedes it) reports its own failure, if any.
       if (writer !== undefined) {
         writer.waitSync(Number.POSITIVE_INFINITY);
-        this.#settleFolds();
+        this.#stepLog?.settle();
         const earlier = writer.takeError();
         if (earlier !== undefined)
           this.#notice(`an earlier background save failed: ${earlier.message}`);
       }
       const parts = packCheckpoint(meta, encoded, compression);
       this.#store.write(this.name, parts, keep);
-      if (stepsFrom !== undefined) this.#folded(stepsFrom);
+      if (stepsFrom !== undefined) this.#stepLog!.folded(stepsFrom);
       this.#info = JSON.parse(new TextDecoder().decode(parts[1])).meta as CheckpointInfo;
       this.#infoFromWriter = false;
     }
@@ -734,137 +626,23 @@ export class Checkpoint<T extends object = object> {
     this.#notice(`saved "${this.name}" on signal (save #${this.#saves})`);
   }
 
-  /**
-   * Loads the newest valid generation of this checkpoint; falls back to older ones, moves
-   * expired ones aside. A generation holding another checkpoint (another name or key: a
-   * copied file, a 0.1 file-name collision) is never restored as this one (#11.4).
-   */
+  /** The snapshot to continue from, once this process's own writes here have landed. */
   #load(): LoadedCheckpoint | undefined {
     settleWritesTo(this.location);
-    const generations = this.#store.generations(this.name);
-    let firstError: CorruptCheckpointError | undefined;
-    let foreign: { location: string; owner: string } | undefined;
-    for (const generation of generations) {
-      let loaded: LoadedCheckpoint;
-      try {
-        loaded = this.#read(generation);
-      } catch (err) {
-        if (!(err instanceof CorruptCheckpointError)) throw err;
-        firstError ??= err;
-        this.#notice(`${err.message}; trying an older generation`);
-        continue;
-      }
-      const owner = this.#otherOwner(loaded.meta);
-      if (owner !== undefined) {
-        foreign ??= { location: generation.location, owner };
-        continue;
-      }
-      if (foreign !== undefined) {
-        // Everything is kept aside, and this generation written back as the latest.
-        const bytes = this.#store.read(this.name, generation);
-        const moved = this.#store.moveAside(this.name, `foreign-${timestamp()}`);
-        this.#store.write(this.name, [bytes], this.#options.keep);
-        this.#notice(
-          `${foreign.location} holds checkpoint ${foreign.owner}, not ${this.#owner()}; falling back to the older generation ${generation.location}, saved again as the latest (every file kept as ${moved.join(', ')})`,
-        );
-        foreign = undefined;
-      } else if (generation.index > 0) {
-        this.#notice(`fell back to an older generation of "${this.name}" (${generation.location})`);
-      }
-      const { meta } = loaded;
-      // Steps journaled since the save are as fresh as their journal.
-      const written = this.#store.journal?.lastModified(this.name) ?? 0;
-      const age = Date.now() - Math.max(Date.parse(meta.savedAt), written);
-      if (this.#options.expireMs !== false && age > this.#options.expireMs) {
-        const tag = `expired-${timestamp()}`;
-        const moved = this.#store.moveAside(this.name, tag);
-        this.#notice(
-          `saved state of "${this.name}" from ${formatAge(meta.savedAt)} ago has expired; starting fresh (old files kept as ${moved.join(', ')})`,
-        );
-        return undefined;
-      }
-      const { envelope } = loaded;
-      const wanted = this.#options.version;
-      if (wanted !== undefined && meta.version !== wanted) {
-        return this.#onOtherVersion(meta, envelope, wanted);
-      }
-      return { meta, envelope };
-    }
-    if (foreign !== undefined) {
-      const moved = this.#store.moveAside(this.name, `foreign-${timestamp()}`);
-      this.#notice(
-        `${foreign.location} holds checkpoint ${foreign.owner}, not ${this.#owner()}; starting fresh (its files kept as ${moved.join(', ')})`,
-      );
-      return undefined;
-    }
-    if (firstError !== undefined) {
-      throw new CorruptCheckpointError(
-        `${firstError.message}; no valid older generation of "${this.name}" (${generations.length} checked)`,
-        { cause: firstError },
-      );
-    }
-    return undefined;
-  }
-
-  /** `"name"`, with ` key <key>` when it has one: this checkpoint as notices name it. */
-  #owner(): string {
-    return describeOwner(this.name, this.#keyText);
-  }
-
-  /** The checkpoint a file holds when it is not this one (its name or key differs). */
-  #otherOwner(meta: CheckpointMeta): string | undefined {
-    if (meta.name === this.name && meta.key === this.#keyText) return undefined;
-    return describeOwner(meta.name, meta.key);
-  }
-
-  /** Saved state of another schema version: migrate it, start fresh, or fail, as asked. */
-  #onOtherVersion(
-    meta: CheckpointMeta,
-    envelope: Envelope,
-    wanted: string | number,
-  ): LoadedCheckpoint | undefined {
-    const from = meta.version;
-    const shown = (v: string | number | undefined) =>
-      v === undefined ? 'none' : JSON.stringify(v);
-    const { migrate } = this.#options;
-    if (migrate !== undefined) {
-      this.#notice(`migrating "${this.name}" from version ${shown(from)} to ${shown(wanted)}`);
-      return { meta, envelope: { ...envelope, state: migrate(envelope.state, from) as object } };
-    }
-    if (this.#options.onVersionMismatch === 'error') {
-      throw new VersionMismatchError(
-        `Checkpoint "${this.name}" was saved by version ${shown(from)} of your state; this code is version ${shown(wanted)}. Pass migrate(old, fromVersion) to convert it, or onVersionMismatch: 'fresh' to start over (${this.location})`,
-      );
-    }
-    const moved = this.#store.moveAside(this.name, `version-${safeTag(from)}-${timestamp()}`);
-    this.#notice(
-      `saved state of "${this.name}" is version ${shown(from)}, this code is version ${shown(wanted)} and has no migrate(); starting fresh (old files kept as ${moved.join(', ')})`,
-    );
-    return undefined;
-  }
-
-  #read(generation: Generation): LoadedCheckpoint {
-    const source = this.#store.open?.(this.name, generation);
-    if (source === undefined) {
-      return readEnvelope(this.#store.read(this.name, generation), generation.location);
-    }
-    try {
-      return readEnvelope(source, generation.location);
-    } finally {
-      source.close();
-    }
+    return loadCheckpoint({
+      name: this.name,
+      key: this.#keyText,
+      location: this.location,
+      store: this.#store,
+      options: this.#options,
+      notice: (line) => this.#notice(line),
+    });
   }
 
   #notice(message: string): void {
     breakProgressLine();
     this.#options.log(`resumable-state: ${message}`);
   }
-}
-
-/** A checkpoint's name and key, as a notice shows them (escaped: they may come from a file). */
-function describeOwner(name: unknown, key: unknown): string {
-  const text = (v: unknown) => printable(typeof v === 'string' ? v : String(v));
-  return key === undefined ? `"${text(name)}"` : `"${text(name)}" key ${text(key)}`;
 }
 
 /** Value of the due flag that makes the first sync() look at the state (never due by itself). */
@@ -886,23 +664,6 @@ function fromCaller(err: unknown, entry: (...args: never[]) => unknown): unknown
   return err;
 }
 
-/** `20260102T000001000Z`: a time for file names. */
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:.]/g, '');
-}
-
-/** A version as a file-name fragment. */
-function safeTag(version: string | number | undefined): string {
-  return String(version ?? 'none')
-    .replace(/[^A-Za-z0-9_-]/g, '_')
-    .slice(0, 40);
-}
-
-/** The next journal number: the clock in ms, or one more than `last` if that is later. */
-function nextEpoch(last: number): number {
-  return Math.max(Date.now(), last + 1);
-}
-
 function show(value: unknown): string {
   return typeof value === 'string' ? `'${value}'` : `\`${String(value)}\` (${typeof value})`;
 }
@@ -911,14 +672,4 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const proto = Object.getPrototypeOf(value) as object | null;
   return proto === Object.prototype || proto === null;
-}
-
-/** `3.2s`, `5m`, `2h 5m`, `3d`: compact human age of an ISO time. */
-function formatAge(iso: string): string {
-  const ms = Math.max(0, Date.now() - Date.parse(iso));
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m`;
-  if (ms < 86_400_000)
-    return `${Math.floor(ms / 3_600_000)}h ${Math.round((ms % 3_600_000) / 60_000)}m`;
-  return `${Math.round(ms / 86_400_000)}d`;
 }
