@@ -602,7 +602,7 @@ export class Checkpoint<T extends object = object> {
       const parts = packCheckpoint(meta, encoded, compression);
       this.#store.write(this.name, parts, keep);
       if (stepsFrom !== undefined) this.#stepLog!.folded(stepsFrom);
-      this.#info = JSON.parse(new TextDecoder().decode(parts[1])).meta as CheckpointInfo;
+      this.#info = parts.meta;
       this.#infoFromWriter = false;
     }
     this.#createdAt = meta.createdAt;

@@ -89,8 +89,14 @@ export interface StoredChunk {
 }
 
 /**
+ * The parts of a checkpoint file to write in order (the last one holds the checksum), and
+ * the metadata its header holds (sizes and codec filled in), so nobody parses it back (#16.2).
+ */
+export type PackedCheckpoint = Uint8Array[] & { readonly meta: CheckpointMeta };
+
+/**
  * Lays out a checkpoint: compresses every chunk, fills in sizes and codec in `meta`, and
- * returns the parts to write in order (the last one holds the checksum).
+ * returns the parts to write in order (the last one holds the checksum) with that meta.
  *
  * `copyShared` (default true): chunks that are views on a SharedArrayBuffer are copied
  * before they are checksummed, because another thread may change them between the checksum
@@ -102,7 +108,7 @@ export function packCheckpoint(
   encoded: EncodedState,
   compression: Compression,
   { copyShared = true }: { copyShared?: boolean } = {},
-): Uint8Array[] {
+): PackedCheckpoint {
   const chunks = [encoded.structure, ...encoded.segments].map((raw): StoredChunk => {
     const { codec, bytes } = compressChunk(raw, compression);
     // A compressed chunk is already a private copy; a raw one is the live memory.
@@ -116,7 +122,7 @@ export function packCheckpoint(
 export function layoutCheckpoint(
   meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'>,
   chunks: readonly StoredChunk[],
-): Uint8Array[] {
+): PackedCheckpoint {
   const rawBytes = chunks.reduce((n, c) => n + c.rawBytes, 0);
   const storedBytes = chunks.reduce((n, c) => n + c.bytes.byteLength, 0);
   const codecs = new Set(chunks.map((c) => codecName(c.codec)));
@@ -151,7 +157,7 @@ export function layoutCheckpoint(
   trailer.writeUInt32LE(crc, 0);
   END_MARKER.copy(trailer, 4);
   parts.push(trailer);
-  return parts;
+  return Object.assign(parts, { meta: header.meta });
 }
 
 /** Where a corrupt file is, for messages. */

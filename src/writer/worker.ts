@@ -258,10 +258,7 @@ async function write(message: Extract<ToBackground, { type: 'write' }>): Promise
     // The staged snapshot is this save's own copy (its slot is claimed): no copy needed.
     const parts = packCheckpoint(meta, encoded, descriptor.compression, { copyShared: false });
     await store.write(descriptor.name, parts, descriptor.keep);
-    const header = JSON.parse(Buffer.from(parts[1]!).toString('utf8')) as {
-      meta: { rawBytes: number; storedBytes: number; codec: string };
-    };
-    const { rawBytes, storedBytes, codec } = header.meta;
+    const { rawBytes, storedBytes, codec } = parts.meta;
     report(status, Status.RESULT, { seq, rawBytes, storedBytes, codec });
   } catch (err) {
     report(status, Status.ERROR, describeError(err));
