@@ -36,17 +36,14 @@ import { type SavedSteps, StepLog } from './step-log.js';
 import type { OnceOptions, StepStats } from './steps.js';
 import { fileStore } from './store/file.js';
 import type { CheckpointStore } from './store/store.js';
+import { type Trackable, TrackedObjects } from './tracked.js';
 import { Background } from './writer/background.js';
 import { BackgroundWriter } from './writer/writer.js';
 
 /** Metadata of a stored checkpoint: times, save count, sizes, source. */
 export type CheckpointInfo = CheckpointMeta;
 
-/** What `chp.track()` accepts: any object whose state can be read and set. */
-export interface Trackable<S = unknown> {
-  getState(): S;
-  setState(state: S): void;
-}
+export type { Trackable } from './tracked.js';
 
 const LIBRARY = 'resumable-state@0.1.0';
 
@@ -87,8 +84,7 @@ export class Checkpoint<T extends object = object> {
   readonly #keyText: string | undefined;
   /** Raised (to 1) by the background thread when a sync() is due or a signal arrived. */
   readonly #due = new Int32Array(new SharedArrayBuffer(4));
-  readonly #tracked = new Map<string, Trackable>();
-  #pendingTracked: Record<string, unknown> = {};
+  readonly #tracked: TrackedObjects;
   #background: Background | undefined;
   #writer: BackgroundWriter | undefined;
   #timerId = 0;
@@ -136,6 +132,7 @@ export class Checkpoint<T extends object = object> {
     this.#store = this.#options.store ?? fileStore(this.#options.dir ?? defaultDir(caller.file));
     this.location = this.#store.locate(name);
     this.random = new Random(this.#options.seed);
+    this.#tracked = new TrackedObjects(this.random);
     this.#loops = {
       loops: new Map(),
       sync: () => this.sync(),
@@ -245,11 +242,10 @@ export class Checkpoint<T extends object = object> {
         { cause: err },
       );
     }
-    this.#pendingTracked = envelope.tracked ?? {};
     if (this.#stepLog === undefined) {
       this.#savedSteps = { steps: envelope.steps, stepsFrom: envelope.stepsFrom };
     }
-    for (const [key, obj] of this.#tracked) this.#applyTracked(key, obj);
+    this.#tracked.restore(envelope.tracked ?? {});
     this.#state = state;
     this.#restored = true;
     this.#info = meta;
@@ -499,22 +495,7 @@ export class Checkpoint<T extends object = object> {
       throw new TypeError('Expected `obj` to have getState() and setState(state) methods');
     }
     if (this.#options.enabled) this.#throwIfClosed('track');
-    this.#tracked.set(name, obj);
-    this.#applyTracked(name, obj);
-  }
-
-  #applyTracked(name: string, obj: Trackable): void {
-    if (!Object.hasOwn(this.#pendingTracked, name)) return;
-    // #14.1: a setState that draws numbers (synaptic's fromJSON builds neurons with random
-    // biases) must not shift the restored stream, whether it runs in restore() or in a
-    // track() after it: the generator is put back as it was, as if restored last.
-    const random = this.random.getState();
-    try {
-      obj.setState(this.#pendingTracked[name]);
-    } finally {
-      this.random.setState(random);
-    }
-    delete this.#pendingTracked[name];
+    this.#tracked.add(name, obj);
   }
 
   #arm(): void {
@@ -529,12 +510,10 @@ export class Checkpoint<T extends object = object> {
   }
 
   #envelope(stepsFrom: number | undefined): Envelope {
-    const tracked: Record<string, unknown> = { ...this.#pendingTracked };
-    for (const [name, obj] of this.#tracked) tracked[name] = obj.getState();
     const envelope: Envelope = {
       state: this.#state as T,
       random: this.random.getState(),
-      tracked,
+      tracked: this.#tracked.states(),
       loops: loopPositions(this.#loops),
     };
     if (this.#stepLog !== undefined) {
