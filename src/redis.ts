@@ -36,9 +36,9 @@ export type { RedisStoreOptions } from './store/redis-options.js';
  * 5000 ms): a save then fails with `StoreError` within about that long, whatever its size.
  */
 export function redisStore(options: RedisStoreOptions = {}): CheckpointStore {
-  resolveRedisOptions(options);
+  const settings = resolveRedisOptions(options);
   try {
-    structuredClone(options);
+    structuredClone(settings);
   } catch (err) {
     throw new TypeError(
       'Expected redisStore() options to be plain data: they are sent to a background thread, which a live ioredis client or a function cannot reach',
@@ -47,12 +47,12 @@ export function redisStore(options: RedisStoreOptions = {}): CheckpointStore {
   }
   const target = {
     module: new URL('./store/redis.js', import.meta.url).href,
-    name: 'createRedisStore',
-    args: [options],
+    name: 'createRedisStoreFromSettings',
+    args: [settings],
   };
   return bridgedStore(target, {
     journal: true,
-    location: (name) => redisLocation(options, name),
+    location: (name) => redisLocation(settings, name),
     ...(options.cache === undefined ? {} : { cache: options.cache }),
   });
 }

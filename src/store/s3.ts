@@ -32,7 +32,7 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { CheckpointError, CheckpointLockedError, StoreError } from '../errors.js';
 import { legacySafeFileName } from '../naming.js';
-import { describe } from '../options.js';
+import { describe, expectKeep } from '../options.js';
 import type {
   AsyncCheckpointStore,
   AsyncJournalStore,
@@ -92,6 +92,11 @@ interface Versioned<T> {
  */
 export function createS3Store(options: S3StoreOptions): AsyncCheckpointStore {
   return new S3Store(normalizeS3Options(options));
+}
+
+/** The store `s3Store()` has the background thread build: from settings validated already (#16.4). */
+export function createS3StoreFromSettings(settings: S3Settings): AsyncCheckpointStore {
+  return new S3Store(settings);
 }
 
 /** `s3://bucket/prefix/name`: where the objects of checkpoint `name` live. */
@@ -155,9 +160,7 @@ class S3Store implements AsyncCheckpointStore {
   }
 
   async write(name: string, parts: readonly Uint8Array[], keep: number): Promise<RemoteGeneration> {
-    if (!Number.isInteger(keep) || keep < 1) {
-      throw new RangeError(`Expected \`keep\` to be an integer >= 1, got ${describe(keep)}`);
-    }
+    expectKeep(keep);
     const id = `gen-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
     const key = this.#generationKey(name, id);
     const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
