@@ -1,7 +1,6 @@
 /**
  * class Checkpoint: wires naming, codec, store, background thread, random and hooks.
  */
-import { hostname } from 'node:os';
 import { type CheckpointMeta, packCheckpoint } from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
 import type { Envelope, LoadedCheckpoint } from './envelope.js';
@@ -31,6 +30,7 @@ import {
 } from './options.js';
 import { breakProgressLine, createProgress } from './progress.js';
 import { Random } from './random.js';
+import { SaveHistory, type SaveIdentity } from './save-history.js';
 import { type Shard, shardName } from './shard.js';
 import { type SavedSteps, StepLog } from './step-log.js';
 import type { OnceOptions, StepStats } from './steps.js';
@@ -44,8 +44,6 @@ import { BackgroundWriter } from './writer/writer.js';
 export type CheckpointInfo = CheckpointMeta;
 
 export type { Trackable } from './tracked.js';
-
-const LIBRARY = 'resumable-state@0.1.0';
 
 /** Background writers of open checkpoints by location: a new instance waits for them. */
 const writersByLocation = new Map<string, Set<BackgroundWriter['pending']>>();
@@ -80,7 +78,6 @@ export class Checkpoint<T extends object = object> {
 
   readonly #options: ResolvedOptions;
   readonly #store: CheckpointStore;
-  readonly #source: { file?: string; function?: string };
   readonly #keyText: string | undefined;
   /** Raised (to 1) by the background thread when a sync() is due or a signal arrived. */
   readonly #due = new Int32Array(new SharedArrayBuffer(4));
@@ -90,13 +87,8 @@ export class Checkpoint<T extends object = object> {
   #timerId = 0;
   #state: T | undefined;
   #restored = false;
-  #info: CheckpointInfo | undefined;
-  /** True when #info describes a snapshot handed to the background writer. */
-  #infoFromWriter = false;
-  /** Sequence number of the snapshot #info describes, when handed to the writer. */
-  #infoSeq = 0;
-  #createdAt: string | undefined;
-  #saves = 0;
+  /** Metadata of the last save or load, and of the next save. */
+  readonly #history: SaveHistory;
   #releaseLock: (() => void) | undefined;
   #stopSignals: (() => void) | undefined;
   #closed = false;
@@ -126,9 +118,11 @@ export class Checkpoint<T extends object = object> {
     this.shard = this.#options.shard;
     if (this.shard !== undefined) name = shardName(name, this.shard);
     this.name = name;
-    this.#source = {};
-    if (caller.file !== undefined) this.#source.file = caller.file;
-    if (caller.functionName !== undefined) this.#source.function = caller.functionName;
+    const source: SaveIdentity['source'] = {};
+    if (caller.file !== undefined) source.file = caller.file;
+    if (caller.functionName !== undefined) source.function = caller.functionName;
+    const { version, shard } = this.#options;
+    this.#history = new SaveHistory({ name, source, key: this.#keyText, version, shard });
     this.#store = this.#options.store ?? fileStore(this.#options.dir ?? defaultDir(caller.file));
     this.location = this.#store.locate(name);
     this.random = new Random(this.#options.seed);
@@ -178,12 +172,12 @@ export class Checkpoint<T extends object = object> {
 
   /** Metadata of the loaded or last saved checkpoint. */
   get info(): CheckpointInfo | undefined {
-    const result = this.#writer?.lastResult();
-    if (this.#infoFromWriter && result?.seq === this.#infoSeq && this.#info !== undefined) {
-      const { seq: _, ...sizes } = result;
-      return { ...this.#info, ...sizes };
-    }
-    return this.#info;
+    return this.#history.info(this.#writer?.lastResult());
+  }
+
+  /** Saves so far (the signal notice names it). */
+  get #saves(): number {
+    return this.#history.saves;
   }
 
   /**
@@ -248,9 +242,7 @@ export class Checkpoint<T extends object = object> {
     this.#tracked.restore(envelope.tracked ?? {});
     this.#state = state;
     this.#restored = true;
-    this.#info = meta;
-    this.#createdAt = meta.createdAt;
-    this.#saves = meta.saves;
+    this.#history.loaded(meta);
     this.#notice(
       `resumed "${this.name}" from save #${meta.saves} of ${formatAge(meta.savedAt)} ago (${this.location})`,
     );
@@ -334,9 +326,7 @@ export class Checkpoint<T extends object = object> {
     this.#stepLog?.clear();
     this.#savedSteps = undefined;
     this.#loadedEarly = undefined;
-    this.#info = undefined;
-    this.#saves = 0;
-    this.#createdAt = undefined;
+    this.#history.clear();
   }
 
   /**
@@ -540,32 +530,13 @@ export class Checkpoint<T extends object = object> {
     }
     const stepsFrom = this.#stepLog?.rotate();
     const encoded = encodeState(this.#envelope(stepsFrom) as unknown as Record<string, unknown>);
-    const now = new Date().toISOString();
-    const meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'> = {
-      name: this.name,
-      source: this.#source,
-      createdAt: this.#createdAt ?? now,
-      savedAt: now,
-      saves: this.#saves + 1,
-      seed: this.random.seed,
-      library: LIBRARY,
-      node: process.version,
-      host: hostname(),
-      pid: process.pid,
-    };
-    if (this.#keyText !== undefined) meta.key = this.#keyText;
-    if (this.#options.version !== undefined) meta.version = this.#options.version;
-    // Read by `resume status` from the metadata alone (#15.4).
-    if (this.shard !== undefined) meta.shard = { ...this.shard };
-    const progress = loopProgress(this.#loops);
-    if (progress !== undefined) meta.progress = progress;
+    const meta = this.#history.next(this.random.seed, loopProgress(this.#loops));
     const { compression, keep } = this.#options;
     const writer = this.#writer;
     if (writer !== undefined && !durable && this.#background!.alive) {
-      this.#infoSeq = writer.submit({ name: this.name, keep, compression, meta }, encoded);
-      if (stepsFrom !== undefined) this.#stepLog!.submitted(this.#infoSeq, stepsFrom);
-      this.#info = { ...meta, rawBytes: 0, storedBytes: 0, codec: '' };
-      this.#infoFromWriter = true;
+      const seq = writer.submit({ name: this.name, keep, compression, meta }, encoded);
+      if (stepsFrom !== undefined) this.#stepLog!.submitted(seq, stepsFrom);
+      this.#history.submitted(meta, seq);
     } else {
       // A durable save blocks anyway, so it writes from the live state on this thread,
       // skipping the snapshot copy, once earlier background writes have landed (order).
@@ -581,11 +552,8 @@ export class Checkpoint<T extends object = object> {
       const parts = packCheckpoint(meta, encoded, compression);
       this.#store.write(this.name, parts, keep);
       if (stepsFrom !== undefined) this.#stepLog!.folded(stepsFrom);
-      this.#info = parts.meta;
-      this.#infoFromWriter = false;
+      this.#history.written(parts.meta);
     }
-    this.#createdAt = meta.createdAt;
-    this.#saves = meta.saves;
     this.#arm();
   }
 
