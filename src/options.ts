@@ -203,7 +203,7 @@ const OPTION_NAMES: { readonly [K in keyof CheckpointOptions]-?: true } = {
  * The default of every option that has one (the TSDoc `@default`s above say the same). The
  * others are unset unless given: `log` goes to `process.stderr`, `lockWait` is the store's.
  */
-export const DEFAULTS = {
+const DEFAULTS = {
   interval: '30s',
   expire: '24h',
   clean: false,

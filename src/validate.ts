@@ -22,7 +22,7 @@ export function wrongType(option: string, expected: string, value: unknown): Typ
 }
 
 /** ``Expected `option` to be <expected>, got <value>``, as a RangeError. */
-export function outOfRange(option: string, expected: string, value: unknown): RangeError {
+function outOfRange(option: string, expected: string, value: unknown): RangeError {
   return new RangeError(`Expected \`${option}\` to be ${expected}, got ${describe(value)}`);
 }
 

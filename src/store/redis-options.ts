@@ -67,7 +67,7 @@ const OPTION_NAMES: { readonly [K in keyof RedisStoreOptions]-?: true } = {
 };
 
 /** The default of every option that has one (`url`: ioredis's, `redis://127.0.0.1:6379`). */
-export const REDIS_DEFAULTS = {
+const REDIS_DEFAULTS = {
   redis: {},
   prefix: 'resume',
   leaseTtl: 30_000,

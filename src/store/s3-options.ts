@@ -81,7 +81,7 @@ const OPTION_NAMES: { readonly [K in keyof S3StoreOptions]-?: true } = {
 };
 
 /** The default of every option that has one. */
-export const S3_DEFAULTS = {
+const S3_DEFAULTS = {
   prefix: '',
   leaseTtl: 30_000,
   partSize: 8 * MiB,
