@@ -28,10 +28,10 @@ export type { RedisStoreOptions } from './store/redis-options.js';
  * The single-writer lease is held per store instance, and the background thread builds one
  * instance per distinct settings (the options with their defaults, compared as JSON): two
  * `redisStore()` calls with equal options in one process share it, so two Checkpoints of the
- * same name through them both
- * get the lease (its holder count goes up, and it is released by the last unlock). This
- * matches the file store, which lets one process open a name again. Another process, or
- * a store with other options, is refused with `CheckpointLockedError` while it is held.
+ * same name through them both get the lease (its holder count goes up, and it is released
+ * by the last unlock). This matches the file store, which lets one process open a name
+ * again. Another process, or a store with other options, is refused with
+ * `CheckpointLockedError` while it is held.
  *
  * A server that stops answering fails each command after `redis.commandTimeout` (default
  * 5000 ms): a save then fails with `StoreError` within about that long, whatever its size.
