@@ -1,21 +1,27 @@
 /**
- * class Checkpoint: wires naming, codec, store, background thread, random and hooks.
+ * class Checkpoint: the public API, wiring the parts that each live in their own module:
+ * options (options.ts), naming, the store, the background writer and its thread, the step
+ * log of `once()` (step-log.ts), the load policy of `restore()` (load-policy.ts), the
+ * envelope a save stores (envelope.ts), save metadata (save-history.ts), tracked objects
+ * (tracked.ts), loops, random and signals.
+ *
+ * Over 400 lines (#16.2) because it is the whole public surface: about 100 of its lines are
+ * the TSDoc of its 17 public members, and each method body left is the order in which the
+ * parts are called (lifecycle, save, restore), which reads best in one place.
  */
-import { hostname } from 'node:os';
+
 import { type CheckpointMeta, packCheckpoint } from './codec/container.js';
 import { encodeState } from './codec/serializer.js';
 import { formatAgeOf } from './durations.js';
-import { type Envelope, type LoadedCheckpoint, readEnvelope } from './envelope.js';
+import type { Envelope, LoadedCheckpoint } from './envelope.js';
 import {
   CheckpointClosedError,
   CheckpointError,
   CorruptCheckpointError,
   SerializationError,
-  VersionMismatchError,
 } from './errors.js';
-import { parseJournal, type StepRecord } from './journal.js';
-import { JournalWriter } from './journal-writer.js';
 import { canonicalKey, hashKey } from './key.js';
+import { loadCheckpoint } from './load-policy.js';
 import {
   each as eachLoop,
   type LoopHost,
@@ -32,14 +38,16 @@ import {
   resolveOptions,
   resolveStepOptions,
 } from './options.js';
-import { printable } from './printable.js';
 import { breakProgressLine, createProgress } from './progress.js';
 import { Random } from './random.js';
+import { SaveHistory, type SaveIdentity } from './save-history.js';
 import { type Shard, shardName } from './shard.js';
-import { type OnceOptions, type StepStats, Steps } from './steps.js';
+import { type SavedSteps, StepLog } from './step-log.js';
+import type { OnceOptions, StepStats } from './steps.js';
 import { fileStore } from './store/file.js';
-import type { CheckpointStore, Generation, JournalFile } from './store/store.js';
+import type { CheckpointStore } from './store/store.js';
 import { targetOf } from './store/thread-target.js';
+import { type Trackable, TrackedObjects } from './tracked.js';
 import { Background } from './writer/background.js';
 import { estimateStateBytes } from './writer/staging.js';
 import { BackgroundWriter } from './writer/writer.js';
@@ -47,15 +55,7 @@ import { BackgroundWriter } from './writer/writer.js';
 /** Metadata of a stored checkpoint: times, save count, sizes, source. */
 export type CheckpointInfo = CheckpointMeta;
 
-/** What `chp.track()` accepts: any object whose state can be read and set. */
-export interface Trackable<S = unknown> {
-  getState(): S;
-  setState(state: S): void;
-}
-
-type SavedSteps = { steps?: Map<string, StepRecord> | undefined; stepsFrom?: number | undefined };
-
-const LIBRARY = 'resumable-state@0.1.0';
+export type { Trackable } from './tracked.js';
 
 /** Background writers of open checkpoints by location: a new instance waits for them. */
 const writersByLocation = new Map<string, Set<BackgroundWriter['pending']>>();
@@ -90,24 +90,17 @@ export class Checkpoint<T extends object = object> {
 
   readonly #options: ResolvedOptions;
   readonly #store: CheckpointStore;
-  readonly #source: { file?: string; function?: string };
   readonly #keyText: string | undefined;
   /** Raised (to 1) by the background thread when a sync() is due or a signal arrived. */
   readonly #due = new Int32Array(new SharedArrayBuffer(4));
-  readonly #tracked = new Map<string, Trackable>();
-  #pendingTracked: Record<string, unknown> = {};
+  readonly #tracked: TrackedObjects;
   #background: Background | undefined;
   #writer: BackgroundWriter | undefined;
   #timerId = 0;
   #state: T | undefined;
   #restored = false;
-  #info: CheckpointInfo | undefined;
-  /** True when #info describes a snapshot handed to the background writer. */
-  #infoFromWriter = false;
-  /** Sequence number of the snapshot #info describes, when handed to the writer. */
-  #infoSeq = 0;
-  #createdAt: string | undefined;
-  #saves = 0;
+  /** Metadata of the last save or load, and of the next save. */
+  readonly #history: SaveHistory;
   #releaseLock: (() => void) | undefined;
   #stopSignals: (() => void) | undefined;
   #closed = false;
@@ -115,8 +108,8 @@ export class Checkpoint<T extends object = object> {
   readonly #loops: LoopHost;
   /** Puts `Math.random` back (option `mathRandom`). */
   #uninstallMathRandom: (() => void) | undefined;
-  /** `once()` steps, loaded on first use. */
-  #steps: Steps | undefined;
+  /** `once()` steps and where their records go, loaded on first use. */
+  #stepLog: StepLog<Checkpoint<object>> | undefined;
   /** The saved steps of the snapshot `restore()` loaded, until `#steps` takes them. */
   #savedSteps: SavedSteps | undefined;
   #restoreCalled = false;
@@ -124,15 +117,6 @@ export class Checkpoint<T extends object = object> {
   #restoreReturned = false;
   /** A snapshot loaded by `once()` before `restore()` was called, kept for it (null: none). */
   #loadedEarly: LoadedCheckpoint | null | undefined;
-  /** Journal that new step records go to, and its number. */
-  #journalFile: JournalFile | undefined;
-  #epoch = 0;
-  /** Journals replaced by a rotation, closed once no append is in flight. */
-  #retiredJournals: JournalFile[] = [];
-  /** `stepsFrom` of durable snapshots, oldest first; journals before the one-but-last go. */
-  #folds: number[] = [];
-  /** Folds handed to the background writer, applied once their write has landed. */
-  #pendingFolds: { seq: number; from: number }[] = [];
   #unwatchSteps: (() => void) | undefined;
 
   constructor(options?: CheckpointOptions) {
@@ -146,12 +130,15 @@ export class Checkpoint<T extends object = object> {
     this.shard = this.#options.shard;
     if (this.shard !== undefined) name = shardName(name, this.shard);
     this.name = name;
-    this.#source = {};
-    if (caller.file !== undefined) this.#source.file = caller.file;
-    if (caller.functionName !== undefined) this.#source.function = caller.functionName;
+    const source: SaveIdentity['source'] = {};
+    if (caller.file !== undefined) source.file = caller.file;
+    if (caller.functionName !== undefined) source.function = caller.functionName;
+    const { version, shard } = this.#options;
+    this.#history = new SaveHistory({ name, source, key: this.#keyText, version, shard });
     this.#store = this.#options.store ?? fileStore(this.#options.dir ?? defaultDir(caller.file));
     this.location = this.#store.locate(name);
     this.random = new Random(this.#options.seed);
+    this.#tracked = new TrackedObjects(this.random);
     this.#loops = {
       loops: new Map(),
       sync: () => this.sync(),
@@ -203,12 +190,12 @@ export class Checkpoint<T extends object = object> {
 
   /** Metadata of the loaded or last saved checkpoint. */
   get info(): CheckpointInfo | undefined {
-    const result = this.#writer?.lastResult();
-    if (this.#infoFromWriter && result?.seq === this.#infoSeq && this.#info !== undefined) {
-      const { seq: _, ...sizes } = result;
-      return { ...this.#info, ...sizes };
-    }
-    return this.#info;
+    return this.#history.info(this.#writer?.lastResult());
+  }
+
+  /** Saves so far (the signal notice names it). */
+  get #saves(): number {
+    return this.#history.saves;
   }
 
   /**
@@ -269,16 +256,13 @@ export class Checkpoint<T extends object = object> {
         { cause: err },
       );
     }
-    this.#pendingTracked = envelope.tracked ?? {};
-    if (this.#steps === undefined) {
+    if (this.#stepLog === undefined) {
       this.#savedSteps = { steps: envelope.steps, stepsFrom: envelope.stepsFrom };
     }
-    for (const [key, obj] of this.#tracked) this.#applyTracked(key, obj);
+    this.#tracked.restore(envelope.tracked ?? {});
     this.#state = state;
     this.#restored = true;
-    this.#info = meta;
-    this.#createdAt = meta.createdAt;
-    this.#saves = meta.saves;
+    this.#history.loaded(meta);
     this.#notice(
       `resumed "${this.name}" from save #${meta.saves} of ${formatAgeOf(meta.savedAt)} ago (${this.location})`,
     );
@@ -343,7 +327,7 @@ export class Checkpoint<T extends object = object> {
    */
   #prepareStaging(): void {
     if (this.#writer === undefined || this.#state === undefined) return;
-    const saved = this.#restored ? (this.#info?.rawBytes ?? 0) : 0;
+    const saved = this.#restored ? (this.info?.rawBytes ?? 0) : 0;
     this.#writer.prepare(saved > 0 ? saved : estimateStateBytes(this.#state));
   }
 
@@ -357,7 +341,7 @@ export class Checkpoint<T extends object = object> {
 
   /** Resolves when every started save is durable; rejects with the error of a failed one. */
   async flush(): Promise<void> {
-    await this.#steps?.writer.drain();
+    await this.#stepLog?.writer.drain();
     await this.#writer?.wait();
     this.#throwWriterError();
   }
@@ -373,17 +357,10 @@ export class Checkpoint<T extends object = object> {
     this.#throwIfClosed('clear');
     this.#store.remove(this.name);
     this.#loops.loops.clear();
-    this.#steps?.writer.discard();
-    this.#steps?.clear();
+    this.#stepLog?.clear();
     this.#savedSteps = undefined;
     this.#loadedEarly = undefined;
-    this.#retireJournal();
-    this.#closeRetired();
-    this.#folds = [];
-    this.#pendingFolds = [];
-    this.#info = undefined;
-    this.#saves = 0;
-    this.#createdAt = undefined;
+    this.#history.clear();
   }
 
   /**
@@ -399,12 +376,10 @@ export class Checkpoint<T extends object = object> {
     this.#unwatchSteps?.();
     let journalError: unknown;
     try {
-      this.#steps?.writer.close();
+      this.#stepLog?.close();
     } catch (err) {
       journalError = err;
     }
-    this.#retireJournal();
-    this.#closeRetired();
     if (this.#background !== undefined) this.#background.disarm(this.#timerId);
     // The next sync() takes its slow path, which says the checkpoint is closed.
     Atomics.store(this.#due, 0, 1);
@@ -414,7 +389,7 @@ export class Checkpoint<T extends object = object> {
       }
       writersByLocation.get(this.location)?.delete(this.#writer.pending);
     }
-    this.#settleFolds();
+    this.#stepLog?.settle();
     this.#releaseLock?.();
     if (journalError !== undefined) throw journalError;
     this.#throwWriterError();
@@ -467,127 +442,43 @@ export class Checkpoint<T extends object = object> {
   }
 
   /** The steps: saved ones (snapshot, then journals replayed in order), on first use. */
-  #stepsReady(): Steps {
-    if (this.#steps !== undefined) return this.#steps;
-    const journal = this.#store.journal;
-    if (journal === undefined && !this.#restoreCalled) {
+  #stepsReady(): StepLog['steps'] {
+    if (this.#stepLog !== undefined) return this.#stepLog.steps;
+    if (this.#store.journal === undefined && !this.#restoreCalled) {
       // Without a journal, steps are saved with the state, which must be known first.
       throw new CheckpointError(
         `once() needs restore(initial) first on a store without a journal (${this.location}): its steps are saved with the state`,
       );
     }
-    const records = new Map<string, StepRecord>();
-    let from = 0;
-    if (!this.#options.clean) {
-      let saved = this.#savedSteps;
-      if (!this.#restoreCalled) {
-        // once() before restore(): load now, and keep the snapshot for restore().
-        this.#loadedEarly ??= this.#load() ?? null;
-        saved = this.#loadedEarly?.envelope;
-      }
-      for (const [key, record] of saved?.steps ?? []) records.set(key, record);
-      from = saved?.stepsFrom ?? 0;
+    let saved = this.#savedSteps;
+    if (!this.#options.clean && !this.#restoreCalled) {
+      // once() before restore(): load now, and keep the snapshot for restore().
+      this.#loadedEarly ??= this.#load() ?? null;
+      saved = this.#loadedEarly?.envelope;
     }
     this.#savedSteps = undefined;
-    let last = from - 1;
-    for (const stored of journal?.read(this.name) ?? []) {
-      last = Math.max(last, stored.epoch);
-      // clean: saved steps are ignored (not deleted: a later save supersedes them).
-      if (this.#options.clean || stored.epoch < from) continue;
-      const parsed = parseJournal(stored.bytes);
-      // Later records win (a retry that succeeded after a failure).
-      for (const record of parsed.records) records.set(record.key, record);
-      if (parsed.dropped !== undefined) {
-        const n = parsed.records.length;
-        this.#notice(
-          `dropped ${parsed.dropped} in ${stored.location} (${n} record${n === 1 ? '' : 's'} before it kept)`,
-        );
-      }
-    }
-    // Journal numbers follow the clock, so a new journal always sorts after every journal
-    // and every snapshot's \`stepsFrom\` written before, whatever was cleaned or cleared.
-    this.#epoch = nextEpoch(last);
-    this.#folds = [from];
-    const writer = new JournalWriter(() => this.#journalSink(), this.#options.batchDelayMs, {
-      failed: () => this.#retireJournal(),
-      idle: () => this.#closeRetired(),
-      log: this.#options.log,
-    });
-    const signals = this.#background?.signals;
-    const gate = signals && {
-      get closed() {
-        return signals.stopping;
-      },
-      changed: () => signals.stepsChanged(),
+    const o = this.#options;
+    const settings = {
+      name: this.name,
+      store: this.#store,
+      keep: o.keep,
+      batchDelayMs: o.batchDelayMs,
+      clean: o.clean,
+      defaults: { durable: o.durable, retries: o.retries, retryDelay: o.retryDelayMs },
+      writer: this.#writer,
+      background: this.#background,
+      log: o.log,
     };
-    const steps = new Steps(
-      records,
-      writer,
-      {
-        durable: this.#options.durable,
-        retries: this.#options.retries,
-        retryDelay: this.#options.retryDelayMs,
-      },
-      gate,
-    );
-    this.#steps = steps;
-    this.#unwatchSteps = signals?.addSteps(steps, this.#options.log);
-    return this.#steps;
+    // #16.2: held weakly, so an unclosed checkpoint that ran steps can be freed.
+    const owner = { ref: new WeakRef<Checkpoint<object>>(this), save: Checkpoint.#saveForSteps };
+    this.#stepLog = new StepLog(settings, saved, owner, (line) => this.#notice(line));
+    this.#unwatchSteps = this.#background?.signals.addSteps(this.#stepLog.steps, this.#options.log);
+    return this.#stepLog.steps;
   }
 
-  /** The journal file records go to now; without a journal, a save holds them instead. */
-  #journalSink(): { append(b: Uint8Array): Promise<void>; appendSync(b: Uint8Array): void } {
-    const journal = this.#store.journal;
-    if (journal === undefined) {
-      const save = () => this.#write(true);
-      return { append: async () => save(), appendSync: save };
-    }
-    this.#journalFile ??= journal.create(this.name, this.#epoch);
-    return this.#journalFile;
-  }
-
-  /** New records go to a new journal from now on (after a save, or a failed append). */
-  #retireJournal(): void {
-    if (this.#journalFile === undefined) return;
-    this.#retiredJournals.push(this.#journalFile);
-    this.#journalFile = undefined;
-    this.#epoch = nextEpoch(this.#epoch);
-  }
-
-  // A file is closed only when no append is in flight: its descriptor may be in use.
-  #closeRetired(): void {
-    if (this.#steps !== undefined && !this.#steps.writer.idle) return;
-    for (const file of this.#retiredJournals.splice(0)) file.close();
-  }
-
-  /** Starts a new journal for records from now on; returns its number (the snapshot's `stepsFrom`). */
-  #rotateJournal(): number {
-    this.#retireJournal();
-    this.#closeRetired();
-    return this.#epoch;
-  }
-
-  /**
-   * A snapshot holding every step before journal `from` is durable. Journals are kept back
-   * to the oldest of the last `keep` such snapshots, so a fallback to an older generation
-   * still finds its journals.
-   */
-  #folded(from: number): void {
-    this.#folds = [...this.#folds, from].slice(-this.#options.keep);
-    this.#store.journal?.drop(this.name, this.#folds[0]!);
-  }
-
-  // Only the newest background write is known to have landed; older queued ones may have
-  // been superseded or have failed, so they do not count (their journals stay longer).
-  #settleFolds(): void {
-    if (this.#pendingFolds.length === 0) return;
-    const written = this.#writer?.lastResult()?.seq ?? 0;
-    let landed: number | undefined;
-    while (this.#pendingFolds.length > 0 && this.#pendingFolds[0]!.seq <= written) {
-      const fold = this.#pendingFolds.shift()!;
-      if (fold.seq === written) landed = fold.from;
-    }
-    if (landed !== undefined) this.#folded(landed);
+  /** How the step log saves a checkpoint whose store has no journal: the state holds the steps. */
+  static #saveForSteps(chp: Checkpoint<object>): void {
+    chp.#write(true);
   }
 
   /**
@@ -629,22 +520,7 @@ export class Checkpoint<T extends object = object> {
       throw new TypeError('Expected `obj` to have getState() and setState(state) methods');
     }
     if (this.#options.enabled) this.#throwIfClosed('track');
-    this.#tracked.set(name, obj);
-    this.#applyTracked(name, obj);
-  }
-
-  #applyTracked(name: string, obj: Trackable): void {
-    if (!Object.hasOwn(this.#pendingTracked, name)) return;
-    // #14.1: a setState that draws numbers (synaptic's fromJSON builds neurons with random
-    // biases) must not shift the restored stream, whether it runs in restore() or in a
-    // track() after it: the generator is put back as it was, as if restored last.
-    const random = this.random.getState();
-    try {
-      obj.setState(this.#pendingTracked[name]);
-    } finally {
-      this.random.setState(random);
-    }
-    delete this.#pendingTracked[name];
+    this.#tracked.add(name, obj);
   }
 
   #arm(): void {
@@ -659,16 +535,14 @@ export class Checkpoint<T extends object = object> {
   }
 
   #envelope(stepsFrom: number | undefined): Envelope {
-    const tracked: Record<string, unknown> = { ...this.#pendingTracked };
-    for (const [name, obj] of this.#tracked) tracked[name] = obj.getState();
     const envelope: Envelope = {
       state: this.#state as T,
       random: this.random.getState(),
-      tracked,
+      tracked: this.#tracked.states(),
       loops: loopPositions(this.#loops),
     };
-    if (this.#steps !== undefined) {
-      envelope.steps = this.#steps.records;
+    if (this.#stepLog !== undefined) {
+      envelope.steps = this.#stepLog.steps.records;
       if (stepsFrom !== undefined) envelope.stepsFrom = stepsFrom;
     } else if (this.#savedSteps?.steps !== undefined) {
       // Steps restored but not used in this run: carried over as they were.
@@ -689,38 +563,15 @@ export class Checkpoint<T extends object = object> {
         `the lock of "${this.name}" was gone (its folder deleted or replaced?); took it again, saves go on in ${this.location}`,
       );
     }
-    this.#settleFolds();
-    const stepsFrom =
-      this.#steps !== undefined && this.#store.journal !== undefined
-        ? this.#rotateJournal()
-        : undefined;
+    const stepsFrom = this.#stepLog?.rotate();
     const encoded = encodeState(this.#envelope(stepsFrom) as unknown as Record<string, unknown>);
-    const now = new Date().toISOString();
-    const meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'> = {
-      name: this.name,
-      source: this.#source,
-      createdAt: this.#createdAt ?? now,
-      savedAt: now,
-      saves: this.#saves + 1,
-      seed: this.random.seed,
-      library: LIBRARY,
-      node: process.version,
-      host: hostname(),
-      pid: process.pid,
-    };
-    if (this.#keyText !== undefined) meta.key = this.#keyText;
-    if (this.#options.version !== undefined) meta.version = this.#options.version;
-    // Read by `resume status` from the metadata alone (#15.4).
-    if (this.shard !== undefined) meta.shard = { ...this.shard };
-    const progress = loopProgress(this.#loops);
-    if (progress !== undefined) meta.progress = progress;
+    const meta = this.#history.next(this.random.seed, loopProgress(this.#loops));
     const { compression, keep } = this.#options;
     const writer = this.#writer;
     if (writer !== undefined && !durable && this.#background!.alive) {
-      this.#infoSeq = writer.submit({ name: this.name, keep, compression, meta }, encoded);
-      if (stepsFrom !== undefined) this.#pendingFolds.push({ seq: this.#infoSeq, from: stepsFrom });
-      this.#info = { ...meta, rawBytes: 0, storedBytes: 0, codec: '' };
-      this.#infoFromWriter = true;
+      const seq = writer.submit({ name: this.name, keep, compression, meta }, encoded);
+      if (stepsFrom !== undefined) this.#stepLog!.submitted(seq, stepsFrom);
+      this.#history.submitted(meta, seq);
     } else {
       // A durable save blocks anyway, so it writes from the live state on this thread,
       // skipping the snapshot copy, once earlier background writes have landed (order).
@@ -728,7 +579,7 @@ export class Checkpoint<T extends object = object> {
       // (which supersedes it) reports its own failure, if any.
       if (writer !== undefined) {
         writer.waitSync(Number.POSITIVE_INFINITY);
-        this.#settleFolds();
+        this.#stepLog?.settle();
         const earlier = writer.takeError();
         if (earlier !== undefined)
           this.#notice(`an earlier background save failed: ${earlier.message}`);
@@ -737,12 +588,9 @@ export class Checkpoint<T extends object = object> {
         deferChecksum: this.#store.sealsChecksum === true, // #17.1
       });
       this.#store.write(this.name, parts, keep);
-      if (stepsFrom !== undefined) this.#folded(stepsFrom);
-      this.#info = JSON.parse(new TextDecoder().decode(parts[1])).meta as CheckpointInfo;
-      this.#infoFromWriter = false;
+      if (stepsFrom !== undefined) this.#stepLog!.folded(stepsFrom);
+      this.#history.written(parts.meta);
     }
-    this.#createdAt = meta.createdAt;
-    this.#saves = meta.saves;
     this.#arm();
   }
 
@@ -762,137 +610,23 @@ export class Checkpoint<T extends object = object> {
     this.#notice(`saved "${this.name}" on signal (save #${this.#saves})`);
   }
 
-  /**
-   * Loads the newest valid generation of this checkpoint; falls back to older ones, moves
-   * expired ones aside. A generation holding another checkpoint (another name or key: a
-   * copied file, a 0.1 file-name collision) is never restored as this one (#11.4).
-   */
+  /** The snapshot to continue from, once this process's own writes here have landed. */
   #load(): LoadedCheckpoint | undefined {
     settleWritesTo(this.location);
-    const generations = this.#store.generations(this.name);
-    let firstError: CorruptCheckpointError | undefined;
-    let foreign: { location: string; owner: string } | undefined;
-    for (const generation of generations) {
-      let loaded: LoadedCheckpoint;
-      try {
-        loaded = this.#read(generation);
-      } catch (err) {
-        if (!(err instanceof CorruptCheckpointError)) throw err;
-        firstError ??= err;
-        this.#notice(`${err.message}; trying an older generation`);
-        continue;
-      }
-      const owner = this.#otherOwner(loaded.meta);
-      if (owner !== undefined) {
-        foreign ??= { location: generation.location, owner };
-        continue;
-      }
-      if (foreign !== undefined) {
-        // Everything is kept aside, and this generation written back as the latest.
-        const bytes = this.#store.read(this.name, generation);
-        const moved = this.#store.moveAside(this.name, `foreign-${timestamp()}`);
-        this.#store.write(this.name, [bytes], this.#options.keep);
-        this.#notice(
-          `${foreign.location} holds checkpoint ${foreign.owner}, not ${this.#owner()}; falling back to the older generation ${generation.location}, saved again as the latest (every file kept as ${moved.join(', ')})`,
-        );
-        foreign = undefined;
-      } else if (generation.index > 0) {
-        this.#notice(`fell back to an older generation of "${this.name}" (${generation.location})`);
-      }
-      const { meta } = loaded;
-      // Steps journaled since the save are as fresh as their journal.
-      const written = this.#store.journal?.lastModified(this.name) ?? 0;
-      const age = Date.now() - Math.max(Date.parse(meta.savedAt), written);
-      if (this.#options.expireMs !== false && age > this.#options.expireMs) {
-        const tag = `expired-${timestamp()}`;
-        const moved = this.#store.moveAside(this.name, tag);
-        this.#notice(
-          `saved state of "${this.name}" from ${formatAgeOf(meta.savedAt)} ago has expired; starting fresh (old files kept as ${moved.join(', ')})`,
-        );
-        return undefined;
-      }
-      const { envelope } = loaded;
-      const wanted = this.#options.version;
-      if (wanted !== undefined && meta.version !== wanted) {
-        return this.#onOtherVersion(meta, envelope, wanted);
-      }
-      return { meta, envelope };
-    }
-    if (foreign !== undefined) {
-      const moved = this.#store.moveAside(this.name, `foreign-${timestamp()}`);
-      this.#notice(
-        `${foreign.location} holds checkpoint ${foreign.owner}, not ${this.#owner()}; starting fresh (its files kept as ${moved.join(', ')})`,
-      );
-      return undefined;
-    }
-    if (firstError !== undefined) {
-      throw new CorruptCheckpointError(
-        `${firstError.message}; no valid older generation of "${this.name}" (${generations.length} checked)`,
-        { cause: firstError },
-      );
-    }
-    return undefined;
-  }
-
-  /** `"name"`, with ` key <key>` when it has one: this checkpoint as notices name it. */
-  #owner(): string {
-    return describeOwner(this.name, this.#keyText);
-  }
-
-  /** The checkpoint a file holds when it is not this one (its name or key differs). */
-  #otherOwner(meta: CheckpointMeta): string | undefined {
-    if (meta.name === this.name && meta.key === this.#keyText) return undefined;
-    return describeOwner(meta.name, meta.key);
-  }
-
-  /** Saved state of another schema version: migrate it, start fresh, or fail, as asked. */
-  #onOtherVersion(
-    meta: CheckpointMeta,
-    envelope: Envelope,
-    wanted: string | number,
-  ): LoadedCheckpoint | undefined {
-    const from = meta.version;
-    const shown = (v: string | number | undefined) =>
-      v === undefined ? 'none' : JSON.stringify(v);
-    const { migrate } = this.#options;
-    if (migrate !== undefined) {
-      this.#notice(`migrating "${this.name}" from version ${shown(from)} to ${shown(wanted)}`);
-      return { meta, envelope: { ...envelope, state: migrate(envelope.state, from) as object } };
-    }
-    if (this.#options.onVersionMismatch === 'error') {
-      throw new VersionMismatchError(
-        `Checkpoint "${this.name}" was saved by version ${shown(from)} of your state; this code is version ${shown(wanted)}. Pass migrate(old, fromVersion) to convert it, or onVersionMismatch: 'fresh' to start over (${this.location})`,
-      );
-    }
-    const moved = this.#store.moveAside(this.name, `version-${safeTag(from)}-${timestamp()}`);
-    this.#notice(
-      `saved state of "${this.name}" is version ${shown(from)}, this code is version ${shown(wanted)} and has no migrate(); starting fresh (old files kept as ${moved.join(', ')})`,
-    );
-    return undefined;
-  }
-
-  #read(generation: Generation): LoadedCheckpoint {
-    const source = this.#store.open?.(this.name, generation);
-    if (source === undefined) {
-      return readEnvelope(this.#store.read(this.name, generation), generation.location);
-    }
-    try {
-      return readEnvelope(source, generation.location);
-    } finally {
-      source.close();
-    }
+    return loadCheckpoint({
+      name: this.name,
+      key: this.#keyText,
+      location: this.location,
+      store: this.#store,
+      options: this.#options,
+      notice: (line) => this.#notice(line),
+    });
   }
 
   #notice(message: string): void {
     breakProgressLine();
     this.#options.log(`resumable-state: ${message}`);
   }
-}
-
-/** A checkpoint's name and key, as a notice shows them (escaped: they may come from a file). */
-function describeOwner(name: unknown, key: unknown): string {
-  const text = (v: unknown) => printable(typeof v === 'string' ? v : String(v));
-  return key === undefined ? `"${text(name)}"` : `"${text(name)}" key ${text(key)}`;
 }
 
 /** Value of the due flag that makes the first sync() look at the state (never due by itself). */
@@ -912,23 +646,6 @@ function nothingToSave(method: string): TypeError {
 function fromCaller(err: unknown, entry: (...args: never[]) => unknown): unknown {
   if (err instanceof SerializationError) Error.captureStackTrace(err, entry);
   return err;
-}
-
-/** `20260102T000001000Z`: a time for file names. */
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:.]/g, '');
-}
-
-/** A version as a file-name fragment. */
-function safeTag(version: string | number | undefined): string {
-  return String(version ?? 'none')
-    .replace(/[^A-Za-z0-9_-]/g, '_')
-    .slice(0, 40);
-}
-
-/** The next journal number: the clock in ms, or one more than `last` if that is later. */
-function nextEpoch(last: number): number {
-  return Math.max(Date.now(), last + 1);
 }
 
 function show(value: unknown): string {

@@ -26,19 +26,20 @@ export type { RedisStoreOptions } from './store/redis-options.js';
  * Bad options throw TypeError or RangeError here, at the call.
  *
  * The single-writer lease is held per store instance, and the background thread builds one
- * instance per distinct options (compared as JSON): two `redisStore()` calls with equal
- * options in one process share it, so two Checkpoints of the same name through them both
- * get the lease (its holder count goes up, and it is released by the last unlock). This
- * matches the file store, which lets one process open a name again. Another process, or
- * a store with other options, is refused with `CheckpointLockedError` while it is held.
+ * instance per distinct settings (the options with their defaults, compared as JSON): two
+ * `redisStore()` calls with equal options in one process share it, so two Checkpoints of the
+ * same name through them both get the lease (its holder count goes up, and it is released
+ * by the last unlock). This matches the file store, which lets one process open a name
+ * again. Another process, or a store with other options, is refused with
+ * `CheckpointLockedError` while it is held.
  *
  * A server that stops answering fails each command after `redis.commandTimeout` (default
  * 5000 ms): a save then fails with `StoreError` within about that long, whatever its size.
  */
 export function redisStore(options: RedisStoreOptions = {}): CheckpointStore {
-  resolveRedisOptions(options);
+  const settings = resolveRedisOptions(options);
   try {
-    structuredClone(options);
+    structuredClone(settings);
   } catch (err) {
     throw new TypeError(
       'Expected redisStore() options to be plain data: they are sent to a background thread, which a live ioredis client or a function cannot reach',
@@ -47,12 +48,12 @@ export function redisStore(options: RedisStoreOptions = {}): CheckpointStore {
   }
   const target = {
     module: new URL('./store/redis.js', import.meta.url).href,
-    name: 'createRedisStore',
-    args: [options],
+    name: 'createRedisStoreFromSettings',
+    args: [settings],
   };
   return bridgedStore(target, {
     journal: true,
-    location: (name) => redisLocation(options, name),
+    location: (name) => redisLocation(settings, name),
     ...(options.cache === undefined ? {} : { cache: options.cache }),
   });
 }

@@ -26,8 +26,8 @@ export function s3Store(options: S3StoreOptions): CheckpointStore {
   return bridgedStore(
     {
       module: new URL('./store/s3.js', import.meta.url).href,
-      name: 'createS3Store',
-      args: [options],
+      name: 'createS3StoreFromSettings',
+      args: [settings],
     },
     {
       location: (name) => s3Location(settings, name),

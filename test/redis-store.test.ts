@@ -291,9 +291,7 @@ describeRedis('Redis store: contract and layout', () => {
       new RangeError('Expected `chunkSize` to be an integer from 1 to 536870912, got `0` (number)'),
     );
     expect(() => createRedisStore({ leaseTtl: '5s' as unknown as number })).toThrow(
-      new TypeError(
-        "Expected `leaseTtl` to be an integer from 100 to 2147483647, got `'5s'` (string)",
-      ),
+      new TypeError("Expected `leaseTtl` to be an integer, got `'5s'` (string)"),
     );
     expect(() => createRedisStore({ prefix: '' })).toThrow(
       new TypeError("Expected `prefix` to be a non-empty string, got `''` (string)"),

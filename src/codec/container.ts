@@ -92,8 +92,14 @@ export interface StoredChunk {
 }
 
 /**
+ * The parts of a checkpoint file to write in order (the last one holds the checksum), and
+ * the metadata its header holds (sizes and codec filled in), so nobody parses it back (#16.2).
+ */
+export type PackedCheckpoint = Uint8Array[] & { readonly meta: CheckpointMeta };
+
+/**
  * Lays out a checkpoint: compresses every chunk, fills in sizes and codec in `meta`, and
- * returns the parts to write in order (the last one holds the checksum).
+ * returns the parts to write in order (the last one holds the checksum) with that meta.
  *
  * `copyShared` (default true): chunks that are views on a SharedArrayBuffer are copied
  * before they are checksummed, because another thread may change them between the checksum
@@ -108,7 +114,7 @@ export function packCheckpoint(
     copyShared = true,
     deferChecksum = false,
   }: { copyShared?: boolean; deferChecksum?: boolean } = {},
-): Uint8Array[] {
+): PackedCheckpoint {
   const chunks = [encoded.structure, ...encoded.segments].map((raw): StoredChunk => {
     const { codec, bytes } = compressChunk(raw, compression);
     // A compressed chunk is already a private copy; a raw one is the live memory.
@@ -127,7 +133,7 @@ export function layoutCheckpoint(
   meta: Omit<CheckpointMeta, 'rawBytes' | 'storedBytes' | 'codec'>,
   chunks: readonly StoredChunk[],
   { deferChecksum = false }: { deferChecksum?: boolean } = {},
-): Uint8Array[] {
+): PackedCheckpoint {
   const rawBytes = chunks.reduce((n, c) => n + c.rawBytes, 0);
   const storedBytes = chunks.reduce((n, c) => n + c.bytes.byteLength, 0);
   const codecs = new Set(chunks.map((c) => codecName(c.codec)));
@@ -160,7 +166,7 @@ export function layoutCheckpoint(
   PENDING_MARKER.copy(trailer, 4);
   parts.push(trailer);
   if (!deferChecksum) sealCheckpoint(parts);
-  return parts;
+  return Object.assign(parts, { meta: header.meta });
 }
 
 /**

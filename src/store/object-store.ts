@@ -31,7 +31,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { CheckpointError, CheckpointLockedError, StoreError, UNKNOWN_OWNER } from '../errors.js';
-import { describe } from '../options.js';
+import { describe, expectKeep } from '../options.js';
 import type { ObjectBucket } from './object-bucket.js';
 import type {
   AsyncCheckpointStore,
@@ -155,9 +155,7 @@ class ObjectStore implements AsyncCheckpointStore {
   }
 
   async write(name: string, parts: readonly Uint8Array[], keep: number): Promise<RemoteGeneration> {
-    if (!Number.isInteger(keep) || keep < 1) {
-      throw new RangeError(`Expected \`keep\` to be an integer >= 1, got ${describe(keep)}`);
-    }
+    expectKeep(keep);
     const id = `gen-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
     const key = this.#generationKey(name, id);
     const size = parts.reduce((sum, part) => sum + part.byteLength, 0);

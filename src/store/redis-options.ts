@@ -1,10 +1,16 @@
 /**
  * Options of the Redis store: declared once, validated once (on the calling thread by
- * `redisStore()`, again where the store is built), and the location names derived from them.
- * Nothing here loads ioredis.
+ * `redisStore()`, whose settings are what the background thread builds the store from), and
+ * the location names derived from them. Nothing here loads ioredis.
  */
 import type { RedisOptions } from 'ioredis';
-import { describe } from '../options.js';
+import {
+  expectInteger,
+  expectKnownKeys,
+  expectObject,
+  expectType,
+  wrongType,
+} from '../validate.js';
 
 const MiB = 1024 * 1024;
 
@@ -50,38 +56,51 @@ export interface RedisSettings {
   chunkSize: number;
 }
 
+/** Every option by name (#16.4): the compiler checks it against RedisStoreOptions both ways. */
+const OPTION_NAMES: { readonly [K in keyof RedisStoreOptions]-?: true } = {
+  url: true,
+  redis: true,
+  prefix: true,
+  leaseTtl: true,
+  chunkSize: true,
+  cache: true,
+};
+
+/** The default of every option that has one (`url`: ioredis's, `redis://127.0.0.1:6379`). */
+const REDIS_DEFAULTS = {
+  redis: {},
+  prefix: 'resume',
+  leaseTtl: 30_000,
+  chunkSize: 8 * MiB,
+} as const satisfies RedisStoreOptions;
+
 /** Validates the options once and fills in the defaults; bad ones throw TypeError or RangeError. */
 export function resolveRedisOptions(options: RedisStoreOptions = {}): RedisSettings {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
-  }
-  const { url, redis = {}, prefix = 'resume', leaseTtl = 30_000, chunkSize = 8 * MiB } = options;
-  if (url !== undefined && typeof url !== 'string') {
-    throw new TypeError(`Expected \`url\` to be a string, got ${describe(url)}`);
-  }
-  if (typeof redis !== 'object' || redis === null) {
-    throw new TypeError(`Expected \`redis\` to be an object, got ${describe(redis)}`);
-  }
+  const o = expectObject(options);
+  expectKnownKeys(o, OPTION_NAMES);
+  const merged: Record<string, unknown> = { ...REDIS_DEFAULTS, ...definedOnly(o) };
+  const { url, redis, prefix, leaseTtl, chunkSize } = merged;
+  expectType('url', url, 'string');
+  if (typeof redis !== 'object' || redis === null) throw wrongType('redis', 'an object', redis);
   if (typeof prefix !== 'string' || prefix === '') {
-    throw new TypeError(`Expected \`prefix\` to be a non-empty string, got ${describe(prefix)}`);
+    throw wrongType('prefix', 'a non-empty string', prefix);
   }
-  expectInteger('leaseTtl', leaseTtl, 100, 2 ** 31 - 1);
-  expectInteger('chunkSize', chunkSize, 1, 512 * MiB);
-  return { url, redis, prefix, leaseTtl, chunkSize };
+  expectType('cache', o.cache, 'string');
+  return {
+    url: url as string | undefined,
+    redis: redis as RedisOptions,
+    prefix,
+    leaseTtl: expectInteger('leaseTtl', leaseTtl, 100, 2 ** 31 - 1),
+    chunkSize: expectInteger('chunkSize', chunkSize, 1, 512 * MiB),
+  };
 }
 
-/** Throws TypeError or RangeError unless `value` is an integer from `min` to `max`. */
-export function expectInteger(option: string, value: unknown, min: number, max: number): void {
-  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
-    throw new (typeof value === 'number' ? RangeError : TypeError)(
-      `Expected \`${option}\` to be an integer from ${min} to ${max}, got ${describe(value)}`,
-    );
-  }
+function definedOnly(options: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
 }
 
 /** `redis://host:port[/db]/<prefix>:<name>`, without credentials: for messages and listings. */
-export function redisLocation(options: RedisStoreOptions, name: string): string {
-  const settings = resolveRedisOptions(options);
+export function redisLocation(settings: RedisSettings, name: string): string {
   return `${redisServer(settings)}/${settings.prefix}:${name}`;
 }
 

@@ -20,8 +20,8 @@ import { once } from 'node:events';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import type { Redis, RedisOptions } from 'ioredis';
 import { CheckpointLockedError, StoreError, UNKNOWN_OWNER } from '../errors.js';
+import { expectKeep } from '../options.js';
 import {
-  expectInteger,
   type RedisSettings,
   type RedisStoreOptions,
   redisServer,
@@ -79,7 +79,12 @@ const CLIENT_DEFAULTS = {
  * dependency); without it, every method throws `StoreError`.
  */
 export function createRedisStore(options: RedisStoreOptions = {}): AsyncCheckpointStore {
-  return new RedisStore(options);
+  return new RedisStore(resolveRedisOptions(options));
+}
+
+/** The store `redisStore()` has the background thread build: from settings validated already (#16.4). */
+export function createRedisStoreFromSettings(settings: RedisSettings): AsyncCheckpointStore {
+  return new RedisStore(settings);
 }
 
 interface Lease {
@@ -112,8 +117,8 @@ class RedisStore implements AsyncCheckpointStore {
   #busy = 0;
   #lastError: unknown;
 
-  constructor(options: RedisStoreOptions) {
-    this.#settings = resolveRedisOptions(options);
+  constructor(settings: RedisSettings) {
+    this.#settings = settings;
     this.#server = redisServer(this.#settings);
   }
 
@@ -175,7 +180,7 @@ class RedisStore implements AsyncCheckpointStore {
   }
 
   async write(name: string, parts: readonly Uint8Array[], keep: number): Promise<RemoteGeneration> {
-    expectInteger('keep', keep, 1, 1000);
+    expectKeep(keep);
     const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
     const { chunkSize, leaseTtl } = this.#settings;
     const chunks = Math.max(1, Math.ceil(size / chunkSize));

@@ -3,7 +3,13 @@
  * the background thread, so they hold only structured-cloneable data (no client, no provider
  * functions).
  */
-import { describe } from '../options.js';
+import {
+  expectInteger,
+  expectKnownKeys,
+  expectObject,
+  expectType,
+  wrongType,
+} from '../validate.js';
 
 /** Static credentials; omit them to use the SDK's default provider chain (env, profile, role). */
 export interface S3Credentials {
@@ -61,75 +67,55 @@ export interface S3Settings {
 const MiB = 1024 * 1024;
 const MIN_PART = 5 * MiB;
 const MAX_PART = 5 * 1024 * MiB;
-const KNOWN = new Set([
-  'bucket',
-  'prefix',
-  'region',
-  'endpoint',
-  'forcePathStyle',
-  'credentials',
-  'leaseTtl',
-  'partSize',
-  'cache',
-]);
+/** Every option by name (#16.4): the compiler checks it against S3StoreOptions both ways. */
+const OPTION_NAMES: { readonly [K in keyof S3StoreOptions]-?: true } = {
+  bucket: true,
+  prefix: true,
+  region: true,
+  endpoint: true,
+  forcePathStyle: true,
+  credentials: true,
+  leaseTtl: true,
+  partSize: true,
+  cache: true,
+};
 
-/** Validates `options` (TypeError/RangeError naming the option) and applies the defaults. */
+/** The default of every option that has one. */
+const S3_DEFAULTS = {
+  prefix: '',
+  leaseTtl: 30_000,
+  partSize: 8 * MiB,
+} as const satisfies Partial<S3StoreOptions>;
+
+/**
+ * Validates `options` once (TypeError/RangeError naming the option) and applies the
+ * defaults. The settings, not the options, cross into the background thread (#16.4).
+ */
 export function normalizeS3Options(options: unknown): S3Settings {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
-  }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key)) throw new TypeError(`Unknown option \`${key}\``);
-  }
+  const o = expectObject(options);
+  expectKnownKeys(o, OPTION_NAMES);
   if (typeof o.bucket !== 'string' || o.bucket === '') {
-    throw new TypeError(`Expected \`bucket\` to be a non-empty string, got ${describe(o.bucket)}`);
+    throw wrongType('bucket', 'a non-empty string', o.bucket);
   }
-  for (const key of ['prefix', 'region', 'endpoint', 'cache']) expectString(o, key);
-  if (o.forcePathStyle !== undefined && typeof o.forcePathStyle !== 'boolean') {
-    throw new TypeError(
-      `Expected \`forcePathStyle\` to be a boolean, got ${describe(o.forcePathStyle)}`,
-    );
-  }
-  if (o.endpoint !== undefined && !URL.canParse(o.endpoint as string)) {
-    throw new TypeError(`Expected \`endpoint\` to be a URL, got ${describe(o.endpoint)}`);
+  const prefix = expectType<string>('prefix', o.prefix, 'string') ?? S3_DEFAULTS.prefix;
+  const region = expectType<string>('region', o.region, 'string');
+  const endpoint = expectType<string>('endpoint', o.endpoint, 'string');
+  expectType('cache', o.cache, 'string');
+  const forcePathStyle = expectType<boolean>('forcePathStyle', o.forcePathStyle, 'boolean');
+  if (endpoint !== undefined && !URL.canParse(endpoint)) {
+    throw wrongType('endpoint', 'a URL', endpoint);
   }
   const settings: S3Settings = {
     bucket: o.bucket,
-    prefix: ((o.prefix as string | undefined) ?? '').replace(/^\/+|\/+$/g, ''),
-    leaseTtl: integerIn(o, 'leaseTtl', 30_000, 100, 2 ** 31 - 1),
-    partSize: integerIn(o, 'partSize', 8 * MiB, MIN_PART, MAX_PART),
+    prefix: prefix.replace(/^\/+|\/+$/g, ''),
+    leaseTtl: expectInteger('leaseTtl', o.leaseTtl ?? S3_DEFAULTS.leaseTtl, 100, 2 ** 31 - 1),
+    partSize: expectInteger('partSize', o.partSize ?? S3_DEFAULTS.partSize, MIN_PART, MAX_PART),
   };
-  if (o.region !== undefined) settings.region = o.region as string;
-  if (o.endpoint !== undefined) settings.endpoint = o.endpoint as string;
-  if (o.forcePathStyle !== undefined) settings.forcePathStyle = o.forcePathStyle;
+  if (region !== undefined) settings.region = region;
+  if (endpoint !== undefined) settings.endpoint = endpoint;
+  if (forcePathStyle !== undefined) settings.forcePathStyle = forcePathStyle;
   if (o.credentials !== undefined) settings.credentials = credentials(o.credentials);
   return settings;
-}
-
-function expectString(o: Record<string, unknown>, key: string): void {
-  if (o[key] !== undefined && typeof o[key] !== 'string') {
-    throw new TypeError(`Expected \`${key}\` to be a string, got ${describe(o[key])}`);
-  }
-}
-
-function integerIn(
-  o: Record<string, unknown>,
-  key: string,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  const value = o[key] ?? fallback;
-  if (typeof value !== 'number') {
-    throw new TypeError(`Expected \`${key}\` to be an integer, got ${describe(value)}`);
-  }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(
-      `Expected \`${key}\` to be an integer from ${min} to ${max}, got ${describe(value)}`,
-    );
-  }
-  return value;
 }
 
 function credentials(value: unknown): S3Credentials {
@@ -141,9 +127,8 @@ function credentials(value: unknown): S3Credentials {
     typeof c.secretAccessKey === 'string' &&
     (c.sessionToken === undefined || typeof c.sessionToken === 'string');
   if (!ok) {
-    throw new TypeError(
-      `Expected \`credentials\` to be { accessKeyId: string, secretAccessKey: string, sessionToken?: string }, got ${describe(value)}`,
-    );
+    const expected = '{ accessKeyId: string, secretAccessKey: string, sessionToken?: string }';
+    throw wrongType('credentials', expected, value);
   }
   const out: S3Credentials = {
     accessKeyId: c.accessKeyId as string,

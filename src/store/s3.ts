@@ -19,7 +19,11 @@ export type { S3Credentials, S3StoreOptions } from './s3-options.js';
  * dependency) is imported on first use. `options` are validated here (TypeError/RangeError).
  */
 export function createS3Store(options: S3StoreOptions): AsyncCheckpointStore {
-  const settings = normalizeS3Options(options);
+  return createS3StoreFromSettings(normalizeS3Options(options));
+}
+
+/** The store `s3Store()` has the background thread build: from settings validated already (#16.4). */
+export function createS3StoreFromSettings(settings: S3Settings): AsyncCheckpointStore {
   return objectStore(new S3Bucket(settings), {
     folder: (name) => s3Folder(settings, name),
     leaseTtl: settings.leaseTtl,

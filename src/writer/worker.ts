@@ -230,10 +230,7 @@ async function write(message: Extract<ToBackground, { type: 'write' }>): Promise
       deferChecksum: store.sealsChecksum === true,
     });
     await store.write(descriptor.name, parts, descriptor.keep);
-    const header = JSON.parse(Buffer.from(parts[1]!).toString('utf8')) as {
-      meta: { rawBytes: number; storedBytes: number; codec: string };
-    };
-    const { rawBytes, storedBytes, codec } = header.meta;
+    const { rawBytes, storedBytes, codec } = parts.meta;
     report(status, Status.RESULT, { seq, rawBytes, storedBytes, codec });
   } catch (err) {
     report(status, Status.ERROR, describeError(err));
