@@ -43,7 +43,13 @@ export function goldenStateV2() {
   custom.stack = 'CustomError: custom';
   const nullProto = Object.create(null);
   nullProto.inside = true;
-  nullProto.__proto__ = 'data';
+  // An own data property named __proto__ (what assignment makes on a null-prototype object).
+  Object.defineProperty(nullProto, '__proto__', {
+    value: 'data',
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
   const bytes = new Uint8Array(16).map((_, i) => i);
   // biome-ignore lint/suspicious/noSparseArray: the holes are what this freezes.
   const sparse = [1, , 3, , ,];

@@ -10,6 +10,8 @@ import { Buffer } from 'node:buffer';
 import { registeredPrototype } from '../classes.js';
 import { END, ERROR_KINDS, STATE_MAGIC, Tag, VIEW_KINDS } from './tags.js';
 
+type LatinSlice = (this: Buffer, start: number, end: number) => string;
+
 /** The bytes are not a valid v2 state (the container reports it as corrupt). */
 export class FormatError extends Error {}
 
@@ -35,7 +37,7 @@ const ERRORS = ERROR_KINDS.map(
 
 /** Whether plain assignment to `obj` could only reach data: no accessor but `__proto__`. */
 function onlyDataProperties(proto: object): boolean {
-  for (const key of Reflect.ownKeys(proto)) {
+  for (const key of Object.getOwnPropertyNames(proto)) {
     if (key === '__proto__') continue;
     const d = Object.getOwnPropertyDescriptor(proto, key);
     if (d !== undefined && (d.get !== undefined || d.set !== undefined)) return false;
@@ -63,6 +65,7 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
   // setter on their prototypes could run (someone could have defined one).
   const assign = onlyDataProperties(Object.prototype) && onlyDataProperties(Array.prototype);
   const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, size);
+  const latin1Slice = (latin1 as unknown as { latin1Slice?: LatinSlice }).latin1Slice;
 
   let pos = tableAt;
   let end = size - 8;
@@ -98,13 +101,17 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
   const stringBody = (tag: number): string => {
     const length = count(tag === Tag.utf16 ? 2 : 1);
     if (tag === Tag.latin1) {
-      if (length > 32) {
+      // Node's and Bun's Buffer slice without an encoding switch; short ones by hand (a
+      // string built char by char leaves a garbage string per char).
+      if (length > 2) {
         pos += length;
-        return latin1.toString('latin1', pos - length, pos);
+        return latin1Slice !== undefined
+          ? latin1Slice.call(latin1, pos - length, pos)
+          : latin1.toString('latin1', pos - length, pos);
       }
-      let s = '';
-      for (let i = 0; i < length; i++) s += String.fromCharCode(bytes[pos++]!);
-      return s;
+      if (length === 0) return '';
+      const first = bytes[pos++]!;
+      return length === 1 ? String.fromCharCode(first) : String.fromCharCode(first, bytes[pos++]!);
     }
     if (length > 32) {
       pos += 2 * length;
@@ -256,9 +263,8 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
         return set;
       }
       case Tag.date: {
-        const date = new Date(float());
-        objects.push(date);
-        return date;
+        // Dates and views are stored by value: no identity to refer back to.
+        return new Date(float());
       }
       case Tag.regexp: {
         const source = string();
@@ -325,7 +331,6 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
           const View = VIEWS[kind] ?? fail(`${VIEW_KINDS[kind]} is not available here`);
           view = new View!(buffer!, offset, kind === 11 ? length : length / unit);
         }
-        objects.push(view);
         return view;
       }
       default:

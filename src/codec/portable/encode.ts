@@ -203,25 +203,27 @@ class Encoder {
   }
 
   object(obj: object): void {
+    const proto = Object.getPrototypeOf(obj) as object | null;
+    // Leaves are stored by value: they need no entry in the identity map, whose size is
+    // most of the encoder's cost on states of many small objects (#13.2).
+    if (proto === Date.prototype) {
+      this.byte(Tag.date);
+      this.float((obj as Date).getTime());
+      return;
+    }
     const id = this.ids.get(obj);
     if (id !== undefined) {
       this.byte(Tag.ref);
       this.varint(id);
       return;
     }
+    if (ArrayBuffer.isView(obj)) return this.arrayView(obj, proto);
     this.ids.set(obj, this.ids.size);
-    const proto = Object.getPrototypeOf(obj) as object | null;
     if (proto === Object.prototype) return this.properties(obj, Tag.object);
     if (proto === null) return this.properties(obj, Tag.nullObject);
     if (Array.isArray(obj)) return this.array(obj);
-    if (proto === Date.prototype) {
-      this.byte(Tag.date);
-      this.float((obj as Date).getTime());
-      return;
-    }
     if (proto === Map.prototype) return this.map(obj as Map<unknown, unknown>);
     if (proto === Set.prototype) return this.set(obj as Set<unknown>);
-    if (ArrayBuffer.isView(obj)) return this.arrayView(obj, proto);
     if (proto === ArrayBuffer.prototype) {
       const buffer = obj as ArrayBuffer;
       this.byte(Tag.arrayBuffer);
