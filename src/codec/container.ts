@@ -280,7 +280,12 @@ const HEAD_PROBE = 64 * 1024;
  */
 const WIRE_VERSION = (() => {
   try {
-    return v8.serialize(0)[1];
+    // Bun's serialize writes its own format (no 0xFF tag) and has no v8.Deserializer.
+    const probe = v8.serialize(0);
+    if (probe[0] !== 0xff) return undefined;
+    const deserializer = new v8.Deserializer(probe);
+    deserializer.readHeader();
+    return probe[1];
   } catch {
     return undefined;
   }

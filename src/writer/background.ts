@@ -103,6 +103,10 @@ export class Background {
     });
     const plan = planSignalWatch();
     this.#signalsUnavailable = plan.unavailable;
+    if (plan.unavailable !== undefined && process.versions.bun !== undefined) {
+      // #13.3: lets the background thread see when this thread is stuck in a busy loop.
+      setInterval(() => Atomics.add(this.control, Control.MAIN_BEAT, 1), 200).unref();
+    }
     let worker: Worker;
     try {
       worker = this.#start(port2, plan.unavailable === undefined ? plan.execArgv : []);

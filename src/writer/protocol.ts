@@ -29,8 +29,13 @@ export const Control = {
   READY: 5,
   /** 1 while the background thread watches signals, 2 when it found no way to: see hooks/signal-watch.ts. */
   WATCHING: 6,
+  /**
+   * Counted up by the main thread every 200 ms where busy loops hear no signal (Bun): the
+   * background thread tells a busy main thread from an idle one (hooks/bun-busy-signals.ts).
+   */
+  MAIN_BEAT: 7,
   /** Length of the control array. */
-  LENGTH: 7,
+  LENGTH: 8,
 } as const;
 
 /** Signals that save and exit, with their numbers on Linux and macOS. */

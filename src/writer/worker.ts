@@ -15,6 +15,7 @@
 import { rm } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { packCheckpoint } from '../codec/container.js';
+import { defaultSignalsWhileBusy } from '../hooks/bun-busy-signals.js';
 import { type SignalWatch, watchSignals } from '../hooks/signal-watch.js';
 import { backgroundFileStore } from '../store/file.js';
 import { hostRemoteStore } from '../store/remote-host.js';
@@ -66,6 +67,13 @@ function startSignals(): void {
   } catch (err) {
     post({ type: 'signals-unavailable', reason: (err as Error).message });
     settle(Control.WATCHING, 2);
+    // #13.3: Bun: at least a busy loop still ends on SIGTERM/SIGINT.
+    if (process.versions.bun !== undefined) {
+      defaultSignalsWhileBusy(
+        () => Atomics.load(control, Control.MAIN_BEAT),
+        [SIGNALS.SIGINT, SIGNALS.SIGTERM, SIGNALS.SIGHUP],
+      );
+    }
   }
 }
 
