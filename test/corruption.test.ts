@@ -124,7 +124,7 @@ describe('unpackCheckpoint on a damaged small checkpoint file', () => {
     expect(file.byteLength % 8).toBe(0);
     expect(file.subarray(0, 8).equals(MAGIC)).toBe(true);
     expect(file.readUInt16LE(8)).toBe(FORMAT_VERSION);
-    expect(FORMAT_VERSION).toBe(1);
+    expect(FORMAT_VERSION).toBe(2);
     expect(file.readUInt16LE(10)).toBe(0);
     expect(file.subarray(-4).toString('latin1')).toBe('RSND');
     const { meta, envelope } = unpackCheckpoint(file, where);
@@ -266,7 +266,7 @@ describe('unpackCheckpoint on a damaged small checkpoint file', () => {
     const build = (json: string, payload: Uint8Array): Buffer => {
       const head = Buffer.alloc(20);
       MAGIC.copy(head, 0);
-      head.writeUInt16LE(1, 8);
+      head.writeUInt16LE(FORMAT_VERSION, 8);
       const text = Buffer.from(json, 'utf8');
       head.writeUInt32LE(text.byteLength, 12);
       const headPad = Buffer.alloc((8 - ((20 + text.byteLength) % 8)) % 8);
@@ -326,9 +326,9 @@ describe('unpackCheckpoint on a damaged small checkpoint file', () => {
     expect(outcome(bytes, where)).toBe(`${prefix()}header lacks meta or chunks`);
   });
 
-  it('format version 2 with a correct head CRC: UnsupportedFormatError (CHECKPOINT_FORMAT)', () => {
+  it('format version 3 with a correct head CRC: UnsupportedFormatError (CHECKPOINT_FORMAT)', () => {
     const newer = Buffer.from(file);
-    newer.writeUInt16LE(2, 8);
+    newer.writeUInt16LE(3, 8);
     expect(outcome(newer, where)).toBe(
       `${prefix()}header checksum mismatch (stored 0x${file.readUInt32LE(16).toString(16).padStart(8, '0')}, computed 0x${crc32(
         newer.subarray(20, 20 + headerLength),
@@ -340,7 +340,7 @@ describe('unpackCheckpoint on a damaged small checkpoint file', () => {
     const fixed = withHeadCrc(newer);
     expect(() => unpackCheckpoint(fixed, where)).toThrow(UnsupportedFormatError);
     expect(() => unpackCheckpoint(fixed, where)).toThrow(
-      `Checkpoint file ${where} has format version 2; this version of resumable-state reads up to 1. Upgrade resumable-state to read it.`,
+      `Checkpoint file ${where} has format version 3; this version of resumable-state reads up to 2. Upgrade resumable-state to read it.`,
     );
     expect(outcome(fixed, where)).toMatch(/^UnsupportedFormatError CHECKPOINT_FORMAT /);
     // Also refused when the rest of the file is damaged: the version is the first thing said.
@@ -348,7 +348,7 @@ describe('unpackCheckpoint on a damaged small checkpoint file', () => {
     both[both.byteLength - 12]! ^= 0xff;
     expect(outcome(both, where)).toMatch(/^UnsupportedFormatError CHECKPOINT_FORMAT /);
     expect(outcome(withHeadCrc(Buffer.from(file).fill(0xff, 8, 10)), where)).toBe(
-      `UnsupportedFormatError CHECKPOINT_FORMAT Checkpoint file ${where} has format version 65535; this version of resumable-state reads up to 1. Upgrade resumable-state to read it.`,
+      `UnsupportedFormatError CHECKPOINT_FORMAT Checkpoint file ${where} has format version 65535; this version of resumable-state reads up to 2. Upgrade resumable-state to read it.`,
     );
   });
 
@@ -490,7 +490,7 @@ describe('restore() with damaged generations (keep=2)', () => {
   it('a latest file of a newer format version is refused by restore(), not skipped', () => {
     const { dir, latest } = savedCheckpoint([small(1), small(2)]);
     const newer = Buffer.from(readFileSync(latest));
-    newer.writeUInt16LE(2, 8);
+    newer.writeUInt16LE(3, 8);
     writeFileSync(latest, withHeadCrc(newer));
     const { state, lines } = restoreWithLog(dir);
     expect(state).toThrow(UnsupportedFormatError);
@@ -504,7 +504,7 @@ describe('restore() with damaged generations (keep=2)', () => {
     expect(caught).toBeInstanceOf(UnsupportedFormatError);
     expect((caught as UnsupportedFormatError).code).toBe('CHECKPOINT_FORMAT');
     expect((caught as Error).message).toBe(
-      `Checkpoint file ${latest} has format version 2; this version of resumable-state reads up to 1. Upgrade resumable-state to read it.`,
+      `Checkpoint file ${latest} has format version 3; this version of resumable-state reads up to 2. Upgrade resumable-state to read it.`,
     );
     expect(readFileSync(latest).equals(withHeadCrc(newer))).toBe(true);
   });

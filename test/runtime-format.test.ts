@@ -5,8 +5,9 @@
  * fields); a future V8 may raise its wire format version again.
  */
 import { describe, expect, test } from 'vitest';
+import { crc32 } from '../dist/codec/checksum.js';
 import { packCheckpoint, unpackCheckpoint } from '../dist/codec/container.js';
-import { encodeState } from '../dist/codec/serializer.js';
+import { encodeV8State } from '../dist/codec/v8-state.js';
 import { CorruptCheckpointError, UnsupportedFormatError } from '../dist/index.js';
 import { thrownBy } from './helpers.js';
 
@@ -22,15 +23,25 @@ const meta = (node: string) => ({
   pid: 1,
 });
 
-/** An intact file (checksums hold) whose v8 structure is `patch`ed. */
+/** An intact format 1 file (checksums hold) whose v8 structure is `patch`ed. */
 function fileWith(node: string, patch: (structure: Buffer) => Buffer): Buffer {
-  const encoded = encodeState({ state: { n: 1 }, random: 5, tracked: {} });
+  const encoded = encodeV8State({ state: { n: 1 }, random: 5, tracked: {} });
   const parts = packCheckpoint(
     meta(node),
     { ...encoded, structure: patch(encoded.structure) },
     'none',
   );
-  return Buffer.concat(parts);
+  return asFormat1(Buffer.concat(parts));
+}
+
+/** The same file stamped format version 1, both checksums recomputed (#13.1: v2 is written). */
+function asFormat1(file: Buffer): Buffer {
+  const out = Buffer.from(file);
+  out.writeUInt16LE(1, 8);
+  const headerLength = out.readUInt32LE(12);
+  out.writeUInt32LE(crc32(out.subarray(20, 20 + headerLength), crc32(out.subarray(0, 16))), 16);
+  out.writeUInt32LE(crc32(out.subarray(0, out.byteLength - 8)), out.byteLength - 8);
+  return out;
 }
 
 describe('files this runtime cannot read', () => {

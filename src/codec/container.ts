@@ -1,9 +1,9 @@
 /**
- * The checkpoint file format, version 1. All integers little-endian.
+ * The checkpoint file format, version 2 (docs/format.md). All integers little-endian.
  *
  *   offset  size  field
  *   0       8     magic  89 52 53 54 41 54 45 0A  ("\x89RSTATE\n": binary, catches newline mangling)
- *   8       2     format version (1)
+ *   8       2     format version (2; 1 for files whose chunk 0 is node:v8's stream)
  *   10      2     flags (0; reserved)
  *   12      4     header length H
  *   16      4     head CRC-32 over bytes 0..16 and the header
@@ -32,9 +32,12 @@ import {
   isKnownCodec,
   maxRawBytes,
 } from './compression.js';
-import { decodeState, type EncodedState, isStackOverflow } from './serializer.js';
+import { decodePortable } from './portable/decode.js';
+import { type EncodedState, isStackOverflow } from './serializer.js';
+import { decodeV8State } from './v8-state.js';
 
-export const FORMAT_VERSION = 1;
+/** Version written; 1 (node:v8 state) is still read where node:v8 works (#13.1). */
+export const FORMAT_VERSION = 2;
 export const MAGIC = Buffer.from([0x89, 0x52, 0x53, 0x54, 0x41, 0x54, 0x45, 0x0a]);
 export const END_MARKER = Buffer.from('RSND', 'latin1');
 /** Bytes before the header: magic, version, flags, header length, head CRC (#16.3). */
@@ -214,7 +217,7 @@ function corrupt(where: string, what: string): CorruptCheckpointError {
 export function readHeader(
   bytes: Uint8Array,
   where: string,
-): { header: Header; bodyOffset: number } | undefined {
+): { header: Header; bodyOffset: number; version: number } | undefined {
   if (bytes.byteLength < FIXED_HEAD) {
     const n = Math.min(bytes.byteLength, MAGIC.byteLength);
     if (MAGIC.subarray(0, n).equals(bytes.subarray(0, n))) return undefined;
@@ -257,7 +260,7 @@ export function readHeader(
     throw corrupt(where, 'header lacks meta or chunks');
   }
   const end = FIXED_HEAD + headerLength;
-  return { header, bodyOffset: end + pad8(end) };
+  return { header, bodyOffset: end + pad8(end), version };
 }
 
 /**
@@ -324,8 +327,34 @@ export function bytesSource(bytes: Uint8Array): ByteSource {
 
 const HEAD_PROBE = 64 * 1024;
 
-/** Newest V8 wire format version this runtime reads: the one it writes. */
-const WIRE_VERSION = v8.serialize(0)[1]!;
+/**
+ * Newest V8 wire format version this runtime reads: the one it writes. Undefined where
+ * node:v8 cannot serialize (Bun): format 1 files cannot be read there (#13.1).
+ */
+const WIRE_VERSION = (() => {
+  try {
+    // Bun's serialize writes its own format (no 0xFF tag) and has no v8.Deserializer.
+    const probe = v8.serialize(0);
+    if (probe[0] !== 0xff) return undefined;
+    const deserializer = new v8.Deserializer(probe);
+    deserializer.readHeader();
+    return probe[1];
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Why this runtime cannot read a format 1 file, if it cannot. */
+function v1Unreadable(where: string): UnsupportedFormatError | undefined {
+  if (WIRE_VERSION !== undefined) return undefined;
+  const runtime =
+    typeof process.versions.bun === 'string'
+      ? `Bun ${process.versions.bun}`
+      : `this runtime (${process.version})`;
+  return new UnsupportedFormatError(
+    `Checkpoint file ${where} has format version 1, which holds node:v8's serialization, and ${runtime} has no node:v8 deserializer. Restore it once with Node (any later save writes format 2, which every runtime reads).`,
+  );
+}
 
 const major = (version: string) => /^v(\d+)\./.exec(version)?.[1];
 
@@ -340,6 +369,7 @@ function writtenByAnotherNode(meta: CheckpointMeta): boolean {
  * ours) is refused before decoding, naming the runtime that wrote it (#12.4).
  */
 function checkWireVersion(structure: Uint8Array, meta: CheckpointMeta, where: string): void {
+  if (WIRE_VERSION === undefined) return;
   if (structure[0] !== 0xff || structure[1]! <= WIRE_VERSION) return;
   // One Node major keeps one wire format: from our own major this can only be damage.
   if (!writtenByAnotherNode(meta)) return;
@@ -372,7 +402,11 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
     head = readHeader(headBytes, where);
   }
   if (head === undefined) throw corrupt(where, `truncated at ${size} bytes`);
-  const { header, bodyOffset } = head;
+  const { header, bodyOffset, version } = head;
+  if (version === 1) {
+    const unreadable = v1Unreadable(where);
+    if (unreadable !== undefined) throw unreadable;
+  }
   let expectedLength = bodyOffset;
   for (const entry of header.chunks) {
     if (!Array.isArray(entry) || entry.length !== 3 || !entry.every(Number.isSafeInteger)) {
@@ -428,8 +462,12 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
         ? (s.buffer as ArrayBuffer)
         : (s.buffer.slice(s.byteOffset, s.byteOffset + s.byteLength) as ArrayBuffer),
     );
+    if (version >= 2) {
+      const envelope = decodePortable(structure!, segments) as Record<string, unknown>;
+      return { meta: header.meta, envelope };
+    }
     checkWireVersion(structure!, header.meta, where);
-    return { meta: header.meta, envelope: decodeState(structure!, segments) };
+    return { meta: header.meta, envelope: decodeV8State(structure!, segments) };
   } catch (err) {
     if (err instanceof CorruptCheckpointError || err instanceof UnsupportedFormatError) throw err;
     // The checksum held, so the bytes are the ones written: running out of stack while
@@ -444,7 +482,7 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
     // runtime version: V8's format differs between them (#12.4). Not corruption: the file
     // is fine for the runtime that wrote it, and must not be taken for a damaged one.
     const writer = header.meta.node;
-    if (writtenByAnotherNode(header.meta)) {
+    if (version === 1 && writtenByAnotherNode(header.meta)) {
       throw new UnsupportedFormatError(
         `Checkpoint file ${where} was written by Node ${writer} and cannot be decoded by Node ${process.version}: ${(err as Error).message} Restore it with Node ${major(writer)}.`,
         { cause: err },

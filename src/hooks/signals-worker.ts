@@ -7,9 +7,10 @@
  * main thread. If the main thread acts on it within the grace period, this half does
  * nothing more; otherwise it ends the process as the signal would have without us.
  *
- * Also holds the layout both halves share. Imports only signal-watch.ts: it runs inside the
- * worker bundle (scripts/build-worker.mjs).
+ * Also holds the layout both halves share. Imports only signal-watch.ts and
+ * bun-busy-signals.ts: it runs inside the worker bundle (scripts/build-worker.mjs).
  */
+import { defaultSignalsWhileBusy } from './bun-busy-signals.js';
 import { type SignalWatch, watchSignals } from './signal-watch.js';
 
 /** Signals that save and exit, with their numbers on Linux and macOS. */
@@ -29,8 +30,13 @@ export const SignalState = {
   EXITING: 2,
   /** 1 while the background thread watches signals, 2 when it found no way to. */
   WATCHING: 3,
+  /**
+   * Counted up by the main thread every 200 ms where busy loops hear no signal (Bun): the
+   * background thread tells a busy main thread from an idle one (./bun-busy-signals.ts).
+   */
+  MAIN_BEAT: 4,
   /** Length of the state array. */
-  LENGTH: 4,
+  LENGTH: 5,
 } as const;
 
 /** What the main thread hands to the background thread (in its workerData). */
@@ -53,6 +59,7 @@ export interface WorkerSignalEvents {
 /** The background thread's side: started and stopped as checkpoints ask for signals. */
 export class WorkerSignals {
   #watch: SignalWatch | undefined;
+  #busyFallback = false;
 
   constructor(
     readonly share: SignalShare,
@@ -72,6 +79,15 @@ export class WorkerSignals {
     } catch (err) {
       this.events.unavailable((err as Error).message);
       this.#settle(SignalState.WATCHING, 2);
+      // #13.3: Bun: at least a busy loop still ends on SIGTERM/SIGINT/SIGHUP.
+      // Started once: it runs until the process ends.
+      if (process.versions.bun !== undefined && !this.#busyFallback) {
+        this.#busyFallback = true;
+        defaultSignalsWhileBusy(
+          () => Atomics.load(this.share.state, SignalState.MAIN_BEAT),
+          Object.values(SIGNALS),
+        );
+      }
     }
   }
 

@@ -71,6 +71,10 @@ export class Signals {
   constructor(thread: SignalThread) {
     this.#thread = thread;
     this.#unavailable = this.plan.unavailable;
+    if (this.plan.unavailable !== undefined && process.versions.bun !== undefined) {
+      // #13.3: lets the background thread see when this thread is stuck in a busy loop.
+      setInterval(() => Atomics.add(this.#state, SignalState.MAIN_BEAT, 1), 200).unref();
+    }
     // A signal caught after the last step boundary (the program was ending anyway) still
     // ends the process as the signal would: with 128 + its number, not 0.
     onExit(() => {

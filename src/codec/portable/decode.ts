@@ -1,0 +1,416 @@
+/**
+ * Decoder of the portable state format (v2, #13.1; spec in docs/format.md). Safe on any
+ * bytes: no user code runs (properties are defined, never set through a setter; class
+ * instances get their registered prototype without a constructor call), no prototype is
+ * touched (`__proto__` is an own data property), every count is checked against the bytes
+ * left before anything is allocated for it, and nesting is followed with an explicit stack,
+ * so depth cannot overflow the call stack.
+ */
+import { Buffer } from 'node:buffer';
+import { registeredPrototype } from '../classes.js';
+import { END, ERROR_KINDS, STATE_MAGIC, Tag, VIEW_KINDS } from './tags.js';
+
+type LatinSlice = (this: Buffer, start: number, end: number) => string;
+
+/** The bytes are not a valid v2 state (the container reports it as corrupt). */
+export class FormatError extends Error {}
+
+const fail = (what: string): never => {
+  throw new FormatError(what);
+};
+
+type ViewConstructor = new (buffer: ArrayBuffer, offset: number, length: number) => object;
+const VIEWS = VIEW_KINDS.map((name) =>
+  name === 'Buffer'
+    ? undefined
+    : ((globalThis as Record<string, unknown>)[name] as ViewConstructor | undefined),
+);
+const ELEMENT_BYTES = VIEW_KINDS.map((name) =>
+  name === 'DataView' || name === 'Buffer'
+    ? 1
+    : ((globalThis as unknown as Record<string, { BYTES_PER_ELEMENT?: number } | undefined>)[name]
+        ?.BYTES_PER_ELEMENT ?? 1),
+);
+const ERRORS = ERROR_KINDS.map(
+  (name) => (globalThis as Record<string, unknown>)[name] as ErrorConstructor,
+);
+
+/** Whether plain assignment to `obj` could only reach data: no accessor but `__proto__`. */
+function onlyDataProperties(proto: object): boolean {
+  for (const key of Object.getOwnPropertyNames(proto)) {
+    if (key === '__proto__') continue;
+    const d = Object.getOwnPropertyDescriptor(proto, key);
+    if (d !== undefined && (d.get !== undefined || d.set !== undefined)) return false;
+    if (d !== undefined && !d.writable) return false;
+  }
+  return true;
+}
+
+const define = (obj: object, key: string, value: unknown, enumerable = true) =>
+  Object.defineProperty(obj, key, { value, writable: true, configurable: true, enumerable });
+
+/** Frames of the explicit stack; `hidden` is an error's non-enumerable section (then `define`). */
+const Frame = { array: 0, object: 1, define: 2, hidden: 3, map: 4, set: 5 } as const;
+
+/** Decodes a v2 state chunk; `segments` become the buffers of the restored out-of-band arrays. */
+export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer[]): unknown {
+  const size = bytes.byteLength;
+  if (size < STATE_MAGIC.length + 8 || STATE_MAGIC.some((b, i) => bytes[i] !== b)) {
+    fail('not a v2 state (bad magic)');
+  }
+  const data = new DataView(bytes.buffer, bytes.byteOffset, size);
+  const tableAt = data.getUint32(size - 8, true) + data.getUint32(size - 4, true) * 2 ** 32;
+  if (tableAt < STATE_MAGIC.length || tableAt > size - 8) fail('buffer table out of range');
+  // Plain assignment is the fast way to fill objects and arrays; it is safe only while no
+  // setter on their prototypes could run (someone could have defined one).
+  const assign = onlyDataProperties(Object.prototype) && onlyDataProperties(Array.prototype);
+  const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, size);
+  const latin1Slice = (latin1 as unknown as { latin1Slice?: LatinSlice }).latin1Slice;
+
+  let pos = tableAt;
+  let end = size - 8;
+
+  const varint = (): number => {
+    let b = pos < end ? bytes[pos++]! : fail('truncated');
+    if (b < 0x80) return b;
+    let n = b & 0x7f;
+    let scale = 0x80;
+    for (let i = 1; i < 8; i++) {
+      b = pos < end ? bytes[pos++]! : fail('truncated');
+      n += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (n > Number.MAX_SAFE_INTEGER) fail('varint too large');
+        return n;
+      }
+      scale *= 0x80;
+    }
+    return fail('varint too long');
+  };
+  /** A count of things each taking at least `unit` bytes: bounded by the bytes left. */
+  const count = (unit: number): number => {
+    const n = varint();
+    if (n * unit > end - pos) fail(`a count of ${n} where ${end - pos} bytes are left`);
+    return n;
+  };
+  const float = (): number => {
+    if (pos + 8 > end) fail('truncated');
+    const n = data.getFloat64(pos, true);
+    pos += 8;
+    return n;
+  };
+  const stringBody = (tag: number): string => {
+    const length = count(tag === Tag.utf16 ? 2 : 1);
+    if (tag === Tag.latin1) {
+      // Node's and Bun's Buffer slice without an encoding switch; short ones by hand (a
+      // string built char by char leaves a garbage string per char).
+      if (length > 2) {
+        pos += length;
+        return latin1Slice !== undefined
+          ? latin1Slice.call(latin1, pos - length, pos)
+          : latin1.toString('latin1', pos - length, pos);
+      }
+      if (length === 0) return '';
+      const first = bytes[pos++]!;
+      return length === 1 ? String.fromCharCode(first) : String.fromCharCode(first, bytes[pos++]!);
+    }
+    if (length > 32) {
+      pos += 2 * length;
+      return latin1.toString('utf16le', pos - 2 * length, pos);
+    }
+    let s = '';
+    for (let i = 0; i < length; i++, pos += 2) {
+      s += String.fromCharCode(bytes[pos]! | (bytes[pos + 1]! << 8));
+    }
+    return s;
+  };
+  const string = (): string => {
+    const tag = pos < end ? bytes[pos++]! : fail('truncated');
+    return tag === Tag.latin1 || tag === Tag.utf16 ? stringBody(tag) : fail('expected a string');
+  };
+  const bigint = (): bigint => {
+    const sign = pos < end ? bytes[pos++]! : fail('truncated');
+    if (sign > 1) fail('bad bigint sign');
+    const length = count(1);
+    let hex = '';
+    for (let i = pos + length - 1; i >= pos; i--) hex += bytes[i]!.toString(16).padStart(2, '0');
+    pos += length;
+    const n = length === 0 ? 0n : BigInt(`0x${hex}`);
+    return sign === 1 ? -n : n;
+  };
+
+  // The buffer table first: views anywhere in the value refer to it.
+  const buffers: ArrayBuffer[] = [];
+  const starts: number[] = [];
+  const usedSegments = new Set<number>();
+  for (let i = count(3); i > 0; i--) {
+    const mode = pos < end ? bytes[pos++]! : fail('truncated');
+    const start = varint();
+    const length = varint();
+    if (mode === 0) {
+      if (length > end - pos) fail('truncated buffer');
+      // A copy of its own (a Buffer's slice() would be a view on the structure).
+      const own = new Uint8Array(length);
+      own.set(bytes.subarray(pos, pos + length));
+      buffers.push(own.buffer);
+      pos += length;
+    } else if (mode === 1) {
+      const index = varint();
+      const segment = segments[index];
+      if (segment === undefined || usedSegments.has(index)) fail(`bad segment ${index}`);
+      if (segment!.byteLength !== length) fail(`segment ${index} has the wrong length`);
+      usedSegments.add(index);
+      buffers.push(segment!);
+    } else fail(`bad buffer mode ${mode}`);
+    starts.push(start);
+  }
+  if (pos !== size - 8) fail('bytes after the buffer table');
+
+  pos = STATE_MAGIC.length;
+  end = tableAt;
+  const keys: string[] = [];
+  const objects: unknown[] = [];
+  // The explicit stack: one frame per container still being filled.
+  const kinds: number[] = [];
+  const targets: object[] = [];
+  const counters: number[] = []; // arrays: next index; maps: 0 awaiting a key, 1 a value
+  const lengths: number[] = [];
+  const pending: unknown[] = []; // maps: the key read
+
+  const key = (tag: number): string => {
+    if (tag === Tag.keyRef) {
+      const index = varint();
+      return index < keys.length ? keys[index]! : fail(`bad key reference ${index}`);
+    }
+    if (tag !== Tag.latin1 && tag !== Tag.utf16) fail(`bad key tag ${tag}`);
+    const k = stringBody(tag);
+    keys.push(k);
+    return k;
+  };
+  const push = (kind: number, target: object, length: number) => {
+    kinds.push(kind);
+    targets.push(target);
+    counters.push(0);
+    lengths.push(length);
+    pending.push(undefined);
+  };
+  const properties = (kind: number, target: object): object => {
+    objects.push(target);
+    push(kind, target, 0);
+    return target;
+  };
+
+  const value = (): unknown => {
+    const tag = pos < end ? bytes[pos++]! : fail('truncated');
+    switch (tag) {
+      case Tag.undefined:
+        return undefined;
+      case Tag.null:
+        return null;
+      case Tag.false:
+        return false;
+      case Tag.true:
+        return true;
+      case Tag.int: {
+        const u = varint();
+        if (u > 0xffffffff) fail('int out of range');
+        return (u >>> 1) ^ -(u & 1);
+      }
+      case Tag.float:
+        return float();
+      case Tag.bigint:
+        return bigint();
+      case Tag.latin1:
+      case Tag.utf16:
+        return stringBody(tag);
+      case Tag.ref: {
+        const id = varint();
+        return id < objects.length ? objects[id] : fail(`bad reference ${id}`);
+      }
+      case Tag.array: {
+        const length = varint();
+        if (length > 2 ** 32 - 1) fail('array too long');
+        const arr: unknown[] = [];
+        objects.push(arr);
+        if (length > 0) push(Frame.array, arr, length);
+        return arr;
+      }
+      case Tag.object:
+        return properties(assign ? Frame.object : Frame.define, {});
+      case Tag.nullObject:
+        return properties(Frame.object, Object.create(null) as object);
+      case Tag.instance: {
+        const name = key(pos < end ? bytes[pos++]! : fail('truncated'));
+        const proto = registeredPrototype(name);
+        if (proto === undefined) {
+          fail(
+            `class \`${name}\` is not registered in this process; call registerClass() before restore()`,
+          );
+        }
+        return properties(Frame.define, Object.create(proto!) as object);
+      }
+      case Tag.map: {
+        const map = new Map();
+        objects.push(map);
+        const n = count(2);
+        if (n > 0) push(Frame.map, map, n);
+        return map;
+      }
+      case Tag.set: {
+        const set = new Set();
+        objects.push(set);
+        const n = count(1);
+        if (n > 0) push(Frame.set, set, n);
+        return set;
+      }
+      case Tag.date: {
+        // Dates and views are stored by value: no identity to refer back to.
+        return new Date(float());
+      }
+      case Tag.regexp: {
+        const source = string();
+        const flags = string();
+        let re: RegExp;
+        try {
+          re = new RegExp(source, flags);
+        } catch (err) {
+          return fail(`bad regular expression (${(err as Error).message})`);
+        }
+        objects.push(re);
+        return re;
+      }
+      case Tag.boxedNumber:
+        return box(Object(float()));
+      case Tag.boxedString:
+        return box(Object(string()));
+      case Tag.boxedBoolean: {
+        const b = pos < end ? bytes[pos++]! : fail('truncated');
+        return box(Object(b === 1));
+      }
+      case Tag.boxedBigint:
+        return box(Object(bigint()));
+      case Tag.error: {
+        const kind = pos < end ? bytes[pos++]! : fail('truncated');
+        const Ctor = ERRORS[kind] ?? fail(`bad error kind ${kind}`);
+        const hasClass = pos < end ? bytes[pos++]! : fail('truncated');
+        const err = new Ctor();
+        // The constructor's own stack describes this decoder: only the stored one is kept.
+        delete (err as { stack?: string }).stack;
+        if (hasClass === 1) {
+          const name = key(pos < end ? bytes[pos++]! : fail('truncated'));
+          const proto = registeredPrototype(name);
+          if (proto === undefined) {
+            fail(
+              `class \`${name}\` is not registered in this process; call registerClass() before restore()`,
+            );
+          }
+          Object.setPrototypeOf(err, proto!);
+        } else if (hasClass !== 0) fail('bad error class flag');
+        return properties(Frame.hidden, err);
+      }
+      case Tag.arrayBuffer: {
+        const index = varint();
+        const buffer = buffers[index] ?? fail(`bad buffer ${index}`);
+        if (starts[index] !== 0) fail('array buffer stored in part');
+        objects.push(buffer);
+        return buffer;
+      }
+      case Tag.view: {
+        const kind = pos < end ? bytes[pos++]! : fail('truncated');
+        if (kind >= VIEW_KINDS.length) fail(`bad view kind ${kind}`);
+        const index = varint();
+        const buffer = buffers[index] ?? fail(`bad buffer ${index}`);
+        const offset = varint() - starts[index]!;
+        const length = varint();
+        const unit = ELEMENT_BYTES[kind]!;
+        if (offset < 0 || offset + length > buffer!.byteLength || offset % unit || length % unit) {
+          fail('view out of its buffer');
+        }
+        let view: object;
+        if (VIEW_KINDS[kind] === 'Buffer') view = Buffer.from(buffer!, offset, length);
+        else {
+          const View = VIEWS[kind] ?? fail(`${VIEW_KINDS[kind]} is not available here`);
+          view = new View!(buffer!, offset, kind === 11 ? length : length / unit);
+        }
+        return view;
+      }
+      default:
+        return fail(`bad tag ${tag} at byte ${pos - 1}`);
+    }
+  };
+  const box = (boxed: object): object => {
+    objects.push(boxed);
+    return boxed;
+  };
+
+  const root = value();
+  let top = kinds.length - 1;
+  while (top >= 0) {
+    const target = targets[top]!;
+    switch (kinds[top]) {
+      case Frame.array: {
+        const arr = target as unknown[];
+        const length = lengths[top]!;
+        let i = counters[top]!;
+        if (bytes[pos] === Tag.holes && pos < end) {
+          pos++;
+          i += varint();
+          if (i > length) fail('holes past the array length');
+        } else {
+          const item = value();
+          if (assign) arr[i] = item;
+          else define(arr, String(i), item);
+          i++;
+        }
+        counters[top] = i;
+        if (i === length) {
+          if (arr.length !== length) arr.length = length;
+          lengths[top] = -1;
+        }
+        break;
+      }
+      case Frame.map:
+      case Frame.set: {
+        const item = value();
+        if (kinds[top] === Frame.set) {
+          (target as Set<unknown>).add(item);
+          if (--lengths[top]! === 0) lengths[top] = -1;
+        } else if (counters[top] === 0) {
+          pending[top] = item;
+          counters[top] = 1;
+        } else {
+          (target as Map<unknown, unknown>).set(pending[top], item);
+          pending[top] = undefined;
+          counters[top] = 0;
+          if (--lengths[top]! === 0) lengths[top] = -1;
+        }
+        break;
+      }
+      default: {
+        const tag = pos < end ? bytes[pos++]! : fail('truncated');
+        if (tag === END) {
+          if (kinds[top] === Frame.hidden) kinds[top] = Frame.define;
+          else lengths[top] = -1;
+          break;
+        }
+        const k = key(tag);
+        const item = value();
+        const kind = kinds[top];
+        if (kind === Frame.object && k !== '__proto__') {
+          (target as Record<string, unknown>)[k] = item;
+        } else define(target, k, item, kind !== Frame.hidden);
+      }
+    }
+    // Pop finished frames; a frame pushed by value() above is now on top instead.
+    while (top >= 0 && lengths[top] === -1 && top === kinds.length - 1) {
+      kinds.pop();
+      targets.pop();
+      counters.pop();
+      lengths.pop();
+      pending.pop();
+      top--;
+    }
+    top = kinds.length - 1;
+  }
+  if (pos !== end) fail('bytes after the state');
+  return root;
+}

@@ -1,0 +1,207 @@
+/**
+ * #13.1: format 2's own encoder and decoder. Whatever the state, it comes back as node:v8's
+ * structured clone would bring it back; whatever the bytes, decoding fails cleanly
+ * (FormatError), runs no code, touches no prototype and keeps to its own stack.
+ */
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { decodePortable, FormatError } from '../dist/codec/portable/decode.js';
+import { decodeState, encodeState } from '../dist/codec/serializer.js';
+import { registerClass, SerializationError } from '../dist/index.js';
+import { thrownBy } from './helpers.js';
+
+const roundTrip = (value: unknown) => {
+  const { structure, segments } = encodeState({ value });
+  return decodeState(
+    structure,
+    segments.map((s) => s.slice().buffer),
+  ).value;
+};
+
+const anything = fc.anything({
+  withBigInt: true,
+  withBoxedValues: true,
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withNullPrototype: true,
+  withObjectString: true,
+  withSparseArray: true,
+  withTypedArray: true,
+  withUnicodeString: true,
+});
+
+describe('format 2 round trips', () => {
+  test('any structured-clone value comes back equal, prototypes (null ones too) included', () => {
+    fc.assert(
+      fc.property(anything, (value) => {
+        expect(roundTrip(value)).toStrictEqual(value);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('strings keep every UTF-16 code unit, lone surrogates included', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {
+        expect(roundTrip(s)).toBe(s);
+      }),
+    );
+    const odd = ['\ud800', 'a\udfffb', '\u00ff\u0100', `${'x'.repeat(70)}\ud83d`];
+    for (const s of odd) expect(roundTrip(s)).toBe(s);
+  });
+
+  test('numbers at every encoding boundary, -0 and NaN included', () => {
+    const numbers = [0, -0, 1, -1, 63, 64, -64, -65, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 32];
+    numbers.push(2 ** 53, -(2 ** 53), Number.NaN, Number.MIN_VALUE, Number.MAX_VALUE, -Infinity);
+    const back = roundTrip(numbers) as number[];
+    expect(back.map((n, i) => Object.is(n, numbers[i]))).toEqual(numbers.map(() => true));
+  });
+
+  test('sparse arrays keep their holes and length, even a length of 2^32 - 1', () => {
+    const huge: unknown[] = [];
+    huge[2 ** 32 - 2] = 'last';
+    huge[5] = 'five';
+    const back = roundTrip(huge) as unknown[];
+    expect(back.length).toBe(2 ** 32 - 1);
+    expect(Object.keys(back)).toEqual(['5', String(2 ** 32 - 2)]);
+    // biome-ignore lint/suspicious/noSparseArray: holes are the point.
+    const trailing = [1, , 3, , ,];
+    expect(roundTrip(trailing)).toStrictEqual(trailing);
+  });
+
+  test('a state nested 200,000 levels deep decodes (the decoder keeps its own stack)', () => {
+    // Encoding recurses (and says so when the stack runs out); this one is built by hand
+    // as the encoder writes it: 200,000 one-item arrays around a 1.
+    const depth = 200_000;
+    const inner = encodeState({ v: 1 }).structure;
+    // magic, object tag, key "v": then the value; then END, buffer table, footer.
+    const head = inner.subarray(0, 8);
+    const deep = Buffer.concat([
+      head,
+      Buffer.alloc(depth * 2, Buffer.from([0x0b, 0x01])),
+      Buffer.from([0x04, 0x02, 0x00, 0x00]),
+    ]);
+    const footer = Buffer.alloc(8);
+    footer.writeUInt32LE(deep.byteLength - 1, 0);
+    let value = (decodeState(Buffer.concat([deep, footer]), []) as { v: unknown }).v;
+    let levels = 0;
+    while (Array.isArray(value)) {
+      value = value[0];
+      levels++;
+    }
+    expect([levels, value]).toEqual([depth, 1]);
+  });
+
+  test('__proto__ keys stay data: no prototype changes, nothing polluted', () => {
+    const state = JSON.parse('{"__proto__": {"polluted": true}, "a": {"__proto__": null}}');
+    const back = roundTrip(state) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    expect(Object.hasOwn(back, '__proto__')).toBe(true);
+    expect((back.a as object).constructor).toBe(Object);
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
+  });
+
+  test('no setter runs while decoding, even one someone put on Object.prototype', () => {
+    let calls = 0;
+    Object.defineProperty(Object.prototype, 'trap', {
+      set() {
+        calls++;
+      },
+      configurable: true,
+    });
+    try {
+      const back = roundTrip({ trap: 1, list: [{ trap: 2 }] }) as { trap: number };
+      expect(Object.getOwnPropertyDescriptor(back, 'trap')?.value).toBe(1);
+      expect(calls).toBe(0);
+    } finally {
+      delete (Object.prototype as { trap?: unknown }).trap;
+    }
+  });
+
+  test('registered classes come back without their constructor running; unknown names fail', () => {
+    let constructed = 0;
+    class Counted {
+      n = 1;
+      constructor() {
+        constructed++;
+      }
+    }
+    registerClass(Counted, 'portable.Counted');
+    const back = roundTrip([new Counted(), new Counted()]) as Counted[];
+    expect(constructed).toBe(2);
+    expect(back[1]).toBeInstanceOf(Counted);
+    expect(back[1]!.n).toBe(1);
+    class Stranger {}
+    registerClass(Stranger, 'portable.Stranger');
+    const { structure } = encodeState({ s: new Stranger() });
+    const renamed = Buffer.from(
+      structure.toString('latin1').replace('portable.Stranger', 'portable.Unknown!'),
+      'latin1',
+    );
+    expect(() => decodeState(renamed, [])).toThrow(
+      new FormatError(
+        'class `portable.Unknown!` is not registered in this process; call registerClass() before restore()',
+      ),
+    );
+  });
+});
+
+describe('format 2 decoding of damaged bytes', () => {
+  const sample = encodeState({
+    state: {
+      list: [1, 'two', 3n, new Date(0), new Map([[1, { a: [true] }]]), new Set(['s'])],
+      error: new RangeError('r', { cause: 'c' }),
+      bytes: Uint8Array.of(1, 2, 3),
+      nested: { deeper: { deepest: Float64Array.of(0.5) } },
+    },
+  }).structure;
+
+  test('every single-byte change and every truncation decodes or fails with FormatError', () => {
+    const others: string[] = [];
+    const check = (bytes: Buffer, what: string) => {
+      try {
+        decodePortable(bytes, []);
+      } catch (err) {
+        if (!(err instanceof FormatError)) others.push(`${what}: ${String(err)}`);
+      }
+    };
+    for (let at = 0; at < sample.byteLength; at++) {
+      for (const value of [0, 1, 0x7f, 0x80, 0xff, sample[at]! ^ 1]) {
+        const damaged = Buffer.from(sample);
+        damaged[at] = value;
+        check(damaged, `byte ${at} = ${value}`);
+      }
+      check(sample.subarray(0, at), `cut at ${at}`);
+    }
+    expect(others).toEqual([]);
+  });
+
+  test('a count larger than the bytes left is refused before anything is allocated', () => {
+    // A Map claiming 2^40 entries in a few bytes.
+    const bytes = Buffer.from([
+      0x52, 0x53, 0x02, 0x00, 0x10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00,
+    ]);
+    const footer = Buffer.alloc(8);
+    footer.writeUInt32LE(bytes.byteLength - 1, 0);
+    const err = thrownBy(() => decodeState(Buffer.concat([bytes, footer]), []));
+    expect(err).toBeInstanceOf(FormatError);
+    expect((err as Error).message).toMatch(/^a count of 1099511627776 where 0 bytes are left$/);
+  });
+});
+
+describe('format 2 encoding failures keep their paths', () => {
+  test('a Float16Array-like unknown view names its path', () => {
+    class Odd extends Uint8Array {}
+    const err = thrownBy(() => encodeState({ state: { odd: new Odd(2) } })) as SerializationError;
+    expect(err).toBeInstanceOf(SerializationError);
+    expect(err.path).toBe('state.odd');
+  });
+
+  test('a function inside an error cause names the path through the cause', () => {
+    const err = thrownBy(() =>
+      encodeState({ state: { e: new Error('x', { cause: { f() {} } }) } }),
+    ) as SerializationError;
+    expect(err.message).toBe('Cannot store `state.e.cause.f`: it is a function (f)');
+  });
+});
