@@ -291,7 +291,8 @@ describe('unpackCheckpoint on a damaged small checkpoint file', () => {
       });
     const chunkTable = fc.oneof(
       fc.constant(header.chunks),
-      fc.array(fc.tuple(fc.integer({ min: -1, max: 3 }), fc.nat(2000), fc.nat(2000)), {
+      // Codec ids 3 and up are a newer format (UnsupportedFormatError, #16.7: compression.test.ts).
+      fc.array(fc.tuple(fc.integer({ min: -1, max: 2 }), fc.nat(2000), fc.nat(2000)), {
         maxLength: 3,
       }),
       fc.anything(),

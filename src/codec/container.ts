@@ -273,6 +273,10 @@ function checkDeclaredSizes(header: Header, where: string): void {
   let raw = 0;
   let stored = 0;
   for (const [index, [codec, storedLength, rawLength]] of header.chunks.entries()) {
+    // A codec id is a small non-negative integer: anything else is damage, not a newer format.
+    if (!Number.isSafeInteger(codec) || codec < 0) {
+      throw corrupt(where, `chunk ${index} has codec ${JSON.stringify(codec)}`);
+    }
     if (!isKnownCodec(codec)) {
       throw new UnsupportedFormatError(
         `Checkpoint file ${where} uses compression codec ${codec}, unknown to this version of resumable-state. Upgrade resumable-state to read it.`,
