@@ -41,6 +41,25 @@ describe('format 2 round trips', () => {
     );
   });
 
+  test('a Date or a typed array referenced twice comes back as one object, as structured clone gives it', () => {
+    const when = new Date(86_400_000);
+    const weights = new Float64Array([1.5, 2.5]);
+    const view = new Uint8Array(weights.buffer, 8, 8);
+    const back = roundTrip({ a: when, b: when, w: weights, again: weights, view }) as {
+      a: Date;
+      b: Date;
+      w: Float64Array;
+      again: Float64Array;
+      view: Uint8Array;
+    };
+    expect(back.a).toBe(back.b);
+    expect(back.a.getTime()).toBe(86_400_000);
+    expect(back.w).toBe(back.again);
+    expect(Array.from(back.w)).toEqual([1.5, 2.5]);
+    // Two views of one buffer still share it.
+    expect(back.view.buffer).toBe(back.w.buffer);
+  });
+
   test('strings keep every UTF-16 code unit, lone surrogates included', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {

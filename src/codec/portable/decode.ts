@@ -263,8 +263,9 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
         return set;
       }
       case Tag.date: {
-        // Dates and views are stored by value: no identity to refer back to.
-        return new Date(float());
+        const date = new Date(float());
+        objects.push(date);
+        return date;
       }
       case Tag.regexp: {
         const source = string();
@@ -331,6 +332,7 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
           const View = VIEWS[kind] ?? fail(`${VIEW_KINDS[kind]} is not available here`);
           view = new View!(buffer!, offset, kind === 11 ? length : length / unit);
         }
+        objects.push(view);
         return view;
       }
       default:

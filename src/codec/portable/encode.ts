@@ -204,21 +204,21 @@ class Encoder {
 
   object(obj: object): void {
     const proto = Object.getPrototypeOf(obj) as object | null;
-    // Leaves are stored by value: they need no entry in the identity map, whose size is
-    // most of the encoder's cost on states of many small objects (#13.2).
-    if (proto === Date.prototype) {
-      this.byte(Tag.date);
-      this.float((obj as Date).getTime());
-      return;
-    }
     const id = this.ids.get(obj);
     if (id !== undefined) {
       this.byte(Tag.ref);
       this.varint(id);
       return;
     }
-    if (ArrayBuffer.isView(obj)) return this.arrayView(obj, proto);
+    // Every object has an identity, Dates and views included: one referenced twice comes
+    // back as one object, as structured clone (and format 1) gives it.
     this.ids.set(obj, this.ids.size);
+    if (proto === Date.prototype) {
+      this.byte(Tag.date);
+      this.float((obj as Date).getTime());
+      return;
+    }
+    if (ArrayBuffer.isView(obj)) return this.arrayView(obj, proto);
     if (proto === Object.prototype) return this.properties(obj, Tag.object);
     if (proto === null) return this.properties(obj, Tag.nullObject);
     if (Array.isArray(obj)) return this.array(obj);
