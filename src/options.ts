@@ -10,6 +10,7 @@ import {
   expectKnownKeys,
   expectObject,
   expectOneOf,
+  expectSeed,
   expectType,
   parseDuration,
   wrongType,
@@ -265,14 +266,8 @@ export function resolveOptions(
   if (name === '') throw new TypeError("Expected `name` to be a non-empty string, got `''`");
   const keep = expectKeep(o.keep);
   const seed = o.seed;
-  // Pinned by an existing test as a TypeError for `-1` too, unlike `new Random(-1)` (#16.4).
-  if (
-    seed !== undefined &&
-    typeof seed !== 'string' &&
-    !(Number.isSafeInteger(seed) && seed >= 0)
-  ) {
-    throw wrongType('seed', 'a safe integer >= 0 or a string', seed);
-  }
+  // The rule of `new Random(seed)`: RangeError for a number out of range (#16.4).
+  if (seed !== undefined) expectSeed(seed);
   const compression = expectOneOf('compression', o.compression, COMPRESSIONS);
   const store = o.store;
   if (

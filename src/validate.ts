@@ -47,6 +47,19 @@ export function expectInteger(option: string, value: unknown, min: number, max: 
   return value;
 }
 
+/**
+ * A seed: a non-negative safe integer (RangeError for any other number) or a string
+ * (TypeError for any other type): the classes `new Random(seed)` throws, for the `seed` option.
+ */
+export function expectSeed(value: unknown): void {
+  const expected = 'a non-negative safe integer or a string';
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) throw outOfRange('seed', expected, value);
+  } else if (typeof value !== 'string') {
+    throw wrongType('seed', expected, value);
+  }
+}
+
 /** `value` if it is one of `choices` (shown as `'a', 'b' or 'c'`); else a TypeError. */
 export function expectOneOf<const C extends string>(
   option: string,

@@ -302,8 +302,8 @@ describe('options', () => {
     [{ clean: 'yes' }, TypeError, "Expected `clean` to be a boolean, got `'yes'` (string)"],
     [
       { seed: -1 },
-      TypeError,
-      'Expected `seed` to be a safe integer >= 0 or a string, got `-1` (number)',
+      RangeError,
+      'Expected `seed` to be a non-negative safe integer or a string, got `-1` (number)',
     ],
     [
       { compression: 'zip' },
