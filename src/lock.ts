@@ -37,6 +37,9 @@
  *   its token is read. If its file is gone (folder deleted or replaced), this owner takes it
  *   again with the same record by the same protocol, so a process that got there first is
  *   respected; another live owner's lock refuses the save.
+ *
+ * Over 400 lines: the lock protocol (take, confirm, takeover markers, release) is one
+ * state machine.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * Options of a Checkpoint: declared once with their defaults, validated once.
  */
-import type { Compression } from './codec/compression.js';
+import { COMPRESSIONS, type Compression } from './codec/compression.js';
 import { resolveShard, type Shard } from './shard.js';
 import type { OnceOptions } from './steps.js';
 import type { CheckpointStore } from './store/store.js';
@@ -167,7 +167,6 @@ export function resolveStepOptions(
 }
 
 const DURABILITIES = ['step', 'batched'] as const;
-const COMPRESSIONS = ['brotli', 'gzip', 'none'] as const satisfies readonly Compression[];
 
 /**
  * Every option by name (#16.4, as ky's `kyOptionKeys`): the compiler checks it against

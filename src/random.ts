@@ -9,6 +9,9 @@
  * (`Math.imul`, `>>>`), which V8 compiles to plain machine instructions.
  *
  * @module
+ *
+ * Over 400 lines: the generator, its distributions and its validated state are one
+ * class, whose state layout is part of the file format.
  */
 
 import { createHash, randomBytes } from 'node:crypto';

@@ -13,6 +13,9 @@ export type CodecId = (typeof Codec)[keyof typeof Codec];
 /** Compression setting of a checkpoint. */
 export type Compression = keyof typeof Codec;
 
+/** Every codec's name, sorted: what the `compression` option accepts. */
+export const COMPRESSIONS: readonly Compression[] = (Object.keys(Codec) as Compression[]).sort();
+
 const SAMPLE_BYTES = 64 * 1024;
 /**
  * Chunks below this are stored raw: writing 1 MiB takes ~1 ms here, compressing it ~5 ms,

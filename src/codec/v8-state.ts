@@ -10,6 +10,9 @@
  *   classes, null prototypes, and the extra properties and names of errors;
  * - large typed arrays written out of band as raw segments, so the v8 stream stays small
  *   and their bytes can be copied (or written) at memory speed.
+ *
+ * Over 400 lines: format 1 as it was, frozen (its encoder stays to build format-1 files
+ * for tests).
  */
 import { constants } from 'node:buffer';
 import v8 from 'node:v8';

@@ -14,6 +14,9 @@
  * - `:fence`         counter handing out fencing tokens (never deleted, so tokens only grow)
  *
  * Cluster mode is not supported: the scripts touch several keys of one checkpoint.
+ *
+ * Over 400 lines: one class over one connection: the callers of the Lua scripts in
+ * ./redis-scripts.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';

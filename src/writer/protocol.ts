@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { Compression } from '../codec/compression.js';
 import type { SignalShare } from '../hooks/signals-worker.js';
 
 /**
@@ -81,7 +82,7 @@ export interface StoreTarget {
 export interface SnapshotDescriptor {
   name: string;
   keep: number;
-  compression: 'brotli' | 'gzip' | 'none';
+  compression: Compression;
   meta: Record<string, unknown>;
   /** Byte lengths of the chunks that follow: the v8 structure, then the segments. */
   chunks: number[];
