@@ -209,9 +209,8 @@ describe.each(all.map((rt) => ({ ...rt, label: runtimeLabel(rt) })))('$label', (
     run(rt, [fixture('primes.mjs'), '10'], env);
     const list = spawnSync(bin, [...rt.prefix, CLI, 'list', env.RESUME_DIR], { encoding: 'utf8' });
     expect(list.status).toBe(0);
-    // Bun: the automatic name falls back to `checkpoint` (its stack frames are not V8's
-    // call sites; see naming.ts), so the CLI is checked with that name there.
-    const name = rt.kind === 'bun' ? 'checkpoint' : 'primes.computePrimes';
+    // The automatic name, from the caller's stack, on every runtime (Bun's frames included).
+    const name = 'primes.computePrimes';
     expect(list.stdout).toContain(name);
     const show = spawnSync(bin, [...rt.prefix, CLI, 'show', name, '--dir', env.RESUME_DIR], {
       encoding: 'utf8',
