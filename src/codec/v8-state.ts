@@ -18,11 +18,17 @@ import { constants } from 'node:buffer';
 import v8 from 'node:v8';
 import { SerializationError } from '../errors.js';
 import { registeredNameOf, registeredPrototype } from './classes.js';
-import { isStackOverflow } from './portable/encode.js';
+import {
+  describeUnsupported,
+  formatPath,
+  isStackOverflow,
+  type Step,
+  tooDeep,
+} from './portable/encode.js';
+import { ERROR_KINDS } from './portable/tags.js';
 import type { EncodedState } from './serializer.js';
 
 /** A step from a container to a child: a property key or array index, a Map entry, a Set item. */
-type Step = string | number | { m: number; k: boolean } | { s: number };
 
 /** What v8 loses, reapplied after decoding (in discovery order: parents before children). */
 type Fixup =
@@ -37,15 +43,7 @@ const MAX_SEGMENT_BYTES = constants.MAX_LENGTH;
 const SEGMENT_MIN_BYTES = 64 * 1024;
 
 const ERROR_OWN_KEYS = new Set(['stack', 'message', 'cause']);
-const STANDARD_ERROR_NAMES = new Set([
-  'Error',
-  'EvalError',
-  'RangeError',
-  'ReferenceError',
-  'SyntaxError',
-  'TypeError',
-  'URIError',
-]);
+const STANDARD_ERROR_NAMES = new Set<string>(ERROR_KINDS);
 
 const LEAF_PROTOTYPES = new Set<object>([
   Date.prototype,
@@ -301,34 +299,6 @@ function hasEnumerableKeys(obj: object): boolean {
   return false;
 }
 
-function describeUnsupported(obj: object, proto: object): string {
-  const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
-  const className = typeof name === 'string' && name !== '' ? name : undefined;
-  if (obj instanceof WeakMap || obj instanceof WeakSet || obj instanceof WeakRef) {
-    return `a ${className}, whose contents cannot be read`;
-  }
-  if (obj instanceof Promise) return 'a Promise; store its awaited value instead';
-  if (obj instanceof SharedArrayBuffer) return 'a SharedArrayBuffer; store a typed array over it';
-  if (className === undefined) {
-    return 'an object with a custom prototype; use a plain object or registerClass()';
-  }
-  return `an instance of class \`${className}\`; call registerClass(${className}) to store it`;
-}
-
-/** `state.model.weights[3]`, `state.cache<key 2>`, `state.seen<item 0>`: the first step bare. */
-function formatPath(steps: readonly Step[]): string {
-  let out = '';
-  for (const step of steps) {
-    if (out === '' && typeof step === 'string') out = step;
-    else if (typeof step === 'number') out += `[${step}]`;
-    else if (typeof step === 'string') {
-      out += /^[A-Za-z_$][\w$]*$/.test(step) ? `.${step}` : `[${JSON.stringify(step)}]`;
-    } else if ('m' in step) out += step.k ? `<key ${step.m}>` : `<value ${step.m}>`;
-    else out += `<item ${step.s}>`;
-  }
-  return out;
-}
-
 const stateSerializer = () =>
   class StateSerializer extends v8.Serializer {
     readonly segments: Uint8Array[] = [];
@@ -395,18 +365,6 @@ export function encodeV8State(envelope: Record<string, unknown>): EncodedState {
     });
   }
   return { structure: serializer.releaseBuffer(), segments: serializer.segments };
-}
-
-/** The state is deeper than the stack left to the caller of save() (#11.10). */
-function tooDeep(path: readonly Step[], cause: unknown): SerializationError {
-  // The path down to where the stack ran out is thousands of steps: its start says where.
-  const shown = formatPath(path.slice(0, 8));
-  const at = path.length > 0 ? ` (at \`${shown}…\`, ${path.length} levels down)` : '';
-  return new SerializationError(
-    `Cannot store the state: it is nested too deeply for the current call stack${at}. Save from a shallower point of your program, store deep chains as arrays, or raise the stack size (node --stack-size=<kB>, e.g. 4000; the default is 984)`,
-    shown,
-    { cause },
-  );
 }
 
 const stateDeserializer = () =>

@@ -514,7 +514,7 @@ function failSubclass(obj: object): never {
   );
 }
 
-function describeUnsupported(obj: object, proto: object): string {
+export function describeUnsupported(obj: object, proto: object): string {
   const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
   const className = typeof name === 'string' && name !== '' ? name : undefined;
   if (obj instanceof WeakMap || obj instanceof WeakSet || obj instanceof WeakRef) {
@@ -583,7 +583,7 @@ export function encodePortable(envelope: Record<string, unknown>): PortableState
 }
 
 /** The state is deeper than the stack left to the caller of save() (#11.10). */
-function tooDeep(path: readonly Step[], cause: unknown): SerializationError {
+export function tooDeep(path: readonly Step[], cause: unknown): SerializationError {
   // The path down to where the stack ran out is thousands of steps: its start says where.
   const shown = formatPath(path.slice(0, 8));
   const at = path.length > 0 ? ` (at \`${shown}…\`, ${path.length} levels down)` : '';
