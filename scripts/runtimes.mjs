@@ -20,26 +20,7 @@ const pkg = `node-${process.platform === 'win32' ? 'win' : process.platform}-${p
 /** The binary of Node `major`: this one, or installed from npm into the cache. */
 function nodeOf(major) {
   if (process.versions.node.split('.')[0] === major) return process.execPath;
-  const prefix = join(cache, `node-${major}`);
-  const bin = join(prefix, 'node_modules', pkg, 'bin', 'node');
-  if (!existsSync(bin)) {
-    mkdirSync(prefix, { recursive: true });
-    console.log(`installing ${pkg}@${major} into ${prefix}`);
-    execFileSync(
-      'npm',
-      [
-        'install',
-        '--prefix',
-        prefix,
-        '--no-save',
-        '--no-package-lock',
-        '--no-audit',
-        '--no-fund',
-        `${pkg}@${major}`,
-      ],
-      { stdio: 'inherit' },
-    );
-  }
+  const bin = installed(`node-${major}`, `${pkg}@${major}`, `${pkg}/bin/node`);
   const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
   console.log(`Node ${major}: ${version} (${bin})`);
   return bin;
