@@ -13,7 +13,7 @@ import { Codec } from '../dist/codec/compression.js';
 import { layoutCheckpoint, unpackCheckpoint } from '../dist/codec/container.js';
 import { encodeState } from '../dist/codec/serializer.js';
 import { CorruptCheckpointError } from '../dist/index.js';
-import { cleanedAfterEach, thrownBy } from './helpers.js';
+import { cleanedAfterEach, fileMeta, thrownBy } from './helpers.js';
 
 const { tempDir } = cleanedAfterEach('rs-bomb-');
 const RESTORE = new URL('./fixtures/codec/restore-measured.mjs', import.meta.url).pathname;
@@ -21,17 +21,7 @@ const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const MiB = 2 ** 20;
 const INFLATED = 256 * MiB;
 
-const meta = {
-  name: 'job',
-  source: {},
-  createdAt: new Date().toISOString(),
-  savedAt: new Date().toISOString(),
-  saves: 1,
-  library: 'resumable-state@0.1.0',
-  node: process.version,
-  host: 'test',
-  pid: 1,
-};
+const meta = fileMeta();
 
 /** A checkpoint file (real layout, valid checksums) whose only chunk is `bytes` of `codec`. */
 function crafted(

@@ -9,21 +9,11 @@ import { describe, expect, test } from 'vitest';
 import { packCheckpoint } from '../dist/codec/container.js';
 import { encodeState } from '../dist/codec/serializer.js';
 import { Checkpoint, CorruptCheckpointError, readCheckpointFile } from '../dist/index.js';
-import { cleanedAfterEach, thrownBy } from './helpers.js';
+import { cleanedAfterEach, fileMeta, thrownBy } from './helpers.js';
 
 const { tempDir } = cleanedAfterEach('rs-envelope-');
 
-const meta = {
-  name: 'job',
-  source: {},
-  createdAt: new Date().toISOString(),
-  savedAt: new Date().toISOString(),
-  saves: 1,
-  library: 'resumable-state@0.1.0',
-  node: process.version,
-  host: 'test',
-  pid: 1,
-};
+const meta = fileMeta();
 const random = { algorithm: 'xoshiro128**', seed: 7, s: [1, 2, 3, 4], spare: null };
 const good = { state: { n: 1 }, random, tracked: {} };
 

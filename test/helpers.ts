@@ -65,3 +65,19 @@ export function exitedPid(): number {
   if (!(pid > 0)) throw new Error(`could not read a child's pid: ${pid}`);
   return pid;
 }
+
+/** The metadata a test puts in a checkpoint file it builds by hand (sizes are added by the codec). */
+export function fileMeta() {
+  const now = new Date().toISOString();
+  return {
+    name: 'job',
+    source: {},
+    createdAt: now,
+    savedAt: now,
+    saves: 1,
+    library: 'resumable-state@0.1.0',
+    node: process.version,
+    host: 'test',
+    pid: 1,
+  };
+}
