@@ -77,6 +77,7 @@ describe('format version 2 golden files (#13.1)', () => {
     expect(state.byName.get('a')).toBe(state.shared);
     expect(Object.is(state.values[1], -0)).toBe(true);
     expect(state.ints.map(String)).toEqual(expected.ints.map(String));
+    expect(state.packedInts).toEqual([2, 3, 5, 7, 11, -13, 300, -(2 ** 31), 2 ** 31 - 1]);
     expect(state.bigints).toEqual(expected.bigints);
     expect(state.strings).toEqual(expected.strings);
     expect([state.regexp.source, state.regexp.flags]).toEqual(['ab+c', 'dgimsuy'.replace('d', '')]);

@@ -77,6 +77,39 @@ describe('format 2 round trips', () => {
     expect(back.map((n, i) => Object.is(n, numbers[i]))).toEqual(numbers.map(() => true));
   });
 
+  test('dense arrays of numbers are stored packed and come back item for item (#13.2)', () => {
+    const ints = [0, 1, -1, 63, -64, 64, 8191, -8193, 2 ** 21, 2 ** 28, 2 ** 31 - 1, -(2 ** 31)];
+    const numbers = [0.5, -0, Number.NaN, 2 ** 31, -Infinity, 1, 2 ** 53 + 2];
+    const { structure } = encodeState({ ints, numbers });
+    // magic, object, key "ints", then the packed tag and the length.
+    expect([structure[4], structure[5], structure[11], structure[12]]).toEqual([
+      0x0d,
+      0x07,
+      0x1b,
+      ints.length,
+    ]);
+    expect(structure.indexOf(Buffer.from([0x1c, numbers.length]))).toBeGreaterThan(12);
+    const back = decodeState(structure, []) as { ints: number[]; numbers: number[] };
+    expect(back.ints).toEqual(ints);
+    expect(back.numbers.map((n, i) => Object.is(n, numbers[i]))).toEqual(numbers.map(() => true));
+    // A hole or a non-number keeps the item-by-item encoding (and the hole).
+    // biome-ignore lint/suspicious/noSparseArray: the hole is the point.
+    const holey = [1, 2, , 4, 5];
+    expect(roundTrip(holey)).toStrictEqual(holey);
+    expect(roundTrip([1, 2, 3, '4', 5])).toStrictEqual([1, 2, 3, '4', 5]);
+  });
+
+  test('a packed integer beyond 32 bits is refused, not wrapped', () => {
+    // magic, intArray of 1 item: the varint 2^32 (five bytes, the last over 0x0F).
+    const bytes = Buffer.from([0x52, 0x53, 0x02, 0x00, 0x1b, 0x01, 0x80, 0x80, 0x80, 0x80, 0x10]);
+    const footer = Buffer.alloc(8);
+    footer.writeUInt32LE(bytes.byteLength, 0);
+    const table = Buffer.from([0x00]);
+    expect(() => decodeState(Buffer.concat([bytes, table, footer]), [])).toThrow(
+      new FormatError('int out of range'),
+    );
+  });
+
   test('sparse arrays keep their holes and length, even a length of 2^32 - 1', () => {
     const huge: unknown[] = [];
     huge[2 ** 32 - 2] = 'last';
@@ -138,6 +171,26 @@ describe('format 2 round trips', () => {
     }
   });
 
+  test('no setter runs while filling arrays, even one on an index of Array.prototype', () => {
+    let calls = 0;
+    Object.defineProperty(Array.prototype, '1', {
+      set() {
+        calls++;
+      },
+      configurable: true,
+    });
+    try {
+      const lists = { ints: [1, 2, 3, 4], numbers: [0.5, 1.5, 2.5, 3.5], mixed: ['a', 'b'] };
+      const back = roundTrip(lists) as typeof lists;
+      expect(calls).toBe(0);
+      expect(Object.getOwnPropertyDescriptor(back.ints, '1')?.value).toBe(2);
+      expect(Object.getOwnPropertyDescriptor(back.numbers, '1')?.value).toBe(1.5);
+      expect(Object.getOwnPropertyDescriptor(back.mixed, '1')?.value).toBe('b');
+    } finally {
+      delete (Array.prototype as { 1?: unknown })[1];
+    }
+  });
+
   test('registered classes come back without their constructor running; unknown names fail', () => {
     let constructed = 0;
     class Counted {
@@ -172,6 +225,8 @@ describe('format 2 decoding of damaged bytes', () => {
       list: [1, 'two', 3n, new Date(0), new Map([[1, { a: [true] }]]), new Set(['s'])],
       error: new RangeError('r', { cause: 'c' }),
       bytes: Uint8Array.of(1, 2, 3),
+      ints: [1, -2, 300, 2 ** 31 - 1, -(2 ** 31)],
+      numbers: [0.5, -0, Number.NaN, 1e300],
       nested: { deeper: { deepest: Float64Array.of(0.5) } },
     },
   }).structure;

@@ -67,6 +67,8 @@ export function goldenStateV2() {
       2 ** 53 + 2,
       Number.POSITIVE_INFINITY,
     ],
+    packedInts: [2, 3, 5, 7, 11, -13, 300, -(2 ** 31), 2 ** 31 - 1],
+    pair: [1, 2],
     bigints: [0n, -1n, 255n, -(2n ** 70n), 2n ** 200n - 1n],
     strings: ['', 'héllo', 'wörld 🎉', '\ud800 lone', 'x'.repeat(100), 'ü'.repeat(40)],
     regexp: /ab+c/gimsuy,

@@ -49,8 +49,57 @@ function onlyDataProperties(proto: object): boolean {
   return true;
 }
 
+/**
+ * The decoder's own lists. Array.prototype's push would run an index setter someone put on
+ * Array.prototype (then `assign` is false): those lists get a prototype without one.
+ */
+const SAFE_LIST = Object.create(null, {
+  push: { value: Array.prototype.push },
+  pop: { value: Array.prototype.pop },
+}) as object;
+function list<T>(assign: boolean): T[] {
+  return assign ? [] : (Object.setPrototypeOf([], SAFE_LIST) as T[]);
+}
+
 const define = (obj: object, key: string, value: unknown, enumerable = true) =>
   Object.defineProperty(obj, key, { value, writable: true, configurable: true, enumerable });
+
+/**
+ * Reads `n` zigzag varints, each an int32, from `bytes[pos, end)` into `out`; returns the
+ * position after them. A loop of its own, so it is optimised on its first long run (#13.2).
+ */
+function readInts(
+  bytes: Uint8Array,
+  pos: number,
+  end: number,
+  n: number,
+  out: number[],
+  assign: boolean,
+): number {
+  for (let i = 0; i < n; i++) {
+    let b = pos < end ? bytes[pos++]! : fail('truncated');
+    let u = b & 0x7f;
+    for (let shift = 7; b >= 0x80; shift += 7) {
+      b = pos < end ? bytes[pos++]! : fail('truncated');
+      // The fifth byte holds bits 28-31: anything above is out of the int32 range.
+      if (shift === 28 && b > 0x0f) fail('int out of range');
+      u |= (b & 0x7f) << shift;
+    }
+    const value = (u >>> 1) ^ -(u & 1);
+    if (assign) out[i] = value;
+    else define(out, String(i), value);
+  }
+  return pos;
+}
+
+/**
+ * An array of `n` slots to fill in order. Allocated at its full size at once: growing a
+ * large array step by step costs more than filling it (here 8.9 against 3.5 ms for 100k
+ * items, #13.2). Without plain assignment the slots are defined one by one instead.
+ */
+function sized<T>(n: number, assign: boolean): T[] {
+  return assign ? new Array<T>(n) : [];
+}
 
 /** Frames of the explicit stack; `hidden` is an error's non-enumerable section (then `define`). */
 const Frame = { array: 0, object: 1, define: 2, hidden: 3, map: 4, set: 5 } as const;
@@ -142,8 +191,8 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
   };
 
   // The buffer table first: views anywhere in the value refer to it.
-  const buffers: ArrayBuffer[] = [];
-  const starts: number[] = [];
+  const buffers = list<ArrayBuffer>(assign);
+  const starts = list<number>(assign);
   const usedSegments = new Set<number>();
   for (let i = count(3); i > 0; i--) {
     const mode = pos < end ? bytes[pos++]! : fail('truncated');
@@ -170,14 +219,14 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
 
   pos = STATE_MAGIC.length;
   end = tableAt;
-  const keys: string[] = [];
-  const objects: unknown[] = [];
+  const keys = list<string>(assign);
+  const objects = list<unknown>(assign);
   // The explicit stack: one frame per container still being filled.
-  const kinds: number[] = [];
-  const targets: object[] = [];
-  const counters: number[] = []; // arrays: next index; maps: 0 awaiting a key, 1 a value
-  const lengths: number[] = [];
-  const pending: unknown[] = []; // maps: the key read
+  const kinds = list<number>(assign);
+  const targets = list<object>(assign);
+  const counters = list<number>(assign); // arrays: next index; maps: 0 awaiting a key, 1 a value
+  const lengths = list<number>(assign);
+  const pending = list<unknown>(assign); // maps: the key read
 
   const key = (tag: number): string => {
     if (tag === Tag.keyRef) {
@@ -232,9 +281,28 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
       case Tag.array: {
         const length = varint();
         if (length > 2 ** 32 - 1) fail('array too long');
-        const arr: unknown[] = [];
+        // Each item takes a byte at least, unless runs of holes stand for many: a length the
+        // bytes cannot hold is allocated as it is filled.
+        const arr: unknown[] = length <= end - pos ? sized(length, assign) : [];
         objects.push(arr);
         if (length > 0) push(Frame.array, arr, length);
+        return arr;
+      }
+      case Tag.intArray: {
+        const n = count(1);
+        const arr = sized<number>(n, assign);
+        objects.push(arr);
+        pos = readInts(bytes, pos, end, n, arr, assign);
+        return arr;
+      }
+      case Tag.numberArray: {
+        const n = count(8);
+        const arr = sized<number>(n, assign);
+        objects.push(arr);
+        for (let i = 0; i < n; i++, pos += 8) {
+          if (assign) arr[i] = data.getFloat64(pos, true);
+          else define(arr, String(i), data.getFloat64(pos, true));
+        }
         return arr;
       }
       case Tag.object:

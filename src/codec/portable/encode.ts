@@ -10,7 +10,14 @@
 import { Buffer, constants } from 'node:buffer';
 import { SerializationError } from '../../errors.js';
 import { registeredNameOf } from '../classes.js';
-import { ERROR_KINDS, SEGMENT_MIN_BYTES, STATE_MAGIC, Tag, VIEW_KINDS } from './tags.js';
+import {
+  ERROR_KINDS,
+  PACKED_MIN_LENGTH,
+  SEGMENT_MIN_BYTES,
+  STATE_MAGIC,
+  Tag,
+  VIEW_KINDS,
+} from './tags.js';
 
 /** A step from a container to a child: a property key or array index, a Map entry, a Set item. */
 export type Step = string | number | { m: number; k: boolean } | { s: number };
@@ -311,8 +318,13 @@ class Encoder {
   // generalize the user's arrays (small integers to doubles, packed to holey), which slows
   // their code and bloats later saves.
   array(arr: unknown[]): void {
-    this.byte(Tag.array);
     const length = arr.length;
+    if (length >= PACKED_MIN_LENGTH) {
+      const kind = numericKind(arr);
+      if (kind === NumericKind.ints) return this.intArray(arr as number[]);
+      if (kind === NumericKind.numbers) return this.numberArray(arr as number[]);
+    }
+    this.byte(Tag.array);
     this.varint(length);
     let i = 0;
     try {
@@ -324,6 +336,40 @@ class Encoder {
     } catch (err) {
       throw through(err, i);
     }
+  }
+
+  /** A dense array of int32s: one loop, no tag per item (#13.2: 100k ints in ~1 ms, cold). */
+  intArray(arr: readonly number[]): void {
+    const length = arr.length;
+    if (this.pos + 11 + 5 * length > this.buf.byteLength) this.grow(11 + 5 * length);
+    this.byte(Tag.intArray);
+    this.varint(length);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (const n of arr) {
+      let u = ((n << 1) ^ (n >> 31)) >>> 0;
+      while (u > 0x7f) {
+        buf[pos++] = (u & 0x7f) | 0x80;
+        u >>>= 7;
+      }
+      buf[pos++] = u;
+    }
+    this.pos = pos;
+  }
+
+  /** A dense array of numbers, one at least not an int32: float64s, no tag per item. */
+  numberArray(arr: readonly number[]): void {
+    const length = arr.length;
+    if (this.pos + 11 + 8 * length > this.buf.byteLength) this.grow(11 + 8 * length);
+    this.byte(Tag.numberArray);
+    this.varint(length);
+    const view = this.view;
+    let pos = this.pos;
+    for (const n of arr) {
+      view.setFloat64(pos, n, true);
+      pos += 8;
+    }
+    this.pos = pos;
   }
 
   /** From the first hole on: runs of holes, and only the indices that exist. */
@@ -494,6 +540,18 @@ class Encoder {
     this.view.setUint32(this.pos + 4, Math.floor(tableAt / 2 ** 32), true);
     this.pos += 8;
   }
+}
+
+const NumericKind = { other: 0, ints: 1, numbers: 2 } as const;
+
+/** Whether every item is an int32 other than -0, or at least a number; a hole is neither. */
+function numericKind(arr: readonly unknown[]): number {
+  let kind: number = NumericKind.ints;
+  for (const item of arr) {
+    if (typeof item !== 'number') return NumericKind.other;
+    if ((item | 0) !== item || (item === 0 && 1 / item < 0)) kind = NumericKind.numbers;
+  }
+  return kind;
 }
 
 function checkSymbols(obj: object): void {

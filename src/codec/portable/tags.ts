@@ -34,7 +34,14 @@ export const Tag = {
   error: 0x18,
   arrayBuffer: 0x19,
   view: 0x1a,
+  /** A dense array of integers in [-2^31, 2^31) (no -0): its items as zigzag varints (#13.2). */
+  intArray: 0x1b,
+  /** A dense array of numbers, one at least not such an integer: its items as float64s. */
+  numberArray: 0x1c,
 } as const;
+
+/** Dense arrays of numbers at least this long are stored packed (tag intArray/numberArray). */
+export const PACKED_MIN_LENGTH = 4;
 
 /** In a key position: the end of an object's, instance's or error's properties. */
 export const END = 0x00;
