@@ -57,12 +57,32 @@ const SAFE_LIST = Object.create(null, {
   push: { value: Array.prototype.push },
   pop: { value: Array.prototype.pop },
 }) as object;
-function list<T>(assign: boolean): T[] {
-  return assign ? [] : (Object.setPrototypeOf([], SAFE_LIST) as T[]);
-}
+// Each list keeps its own `[]` literal: one shared allocation site would make V8 give them
+// all the most general element kind, a third slower here.
+const safeList = <T>(): T[] => Object.setPrototypeOf([], SAFE_LIST) as T[];
 
 const define = (obj: object, key: string, value: unknown, enumerable = true) =>
   Object.defineProperty(obj, key, { value, writable: true, configurable: true, enumerable });
+
+/**
+ * Short latin1 strings met in one decode, by a hash of their bytes: a value repeated over
+ * many objects (a kind, a Map key) comes back as one string, not one allocation per object
+ * (#13.2: S2 decodes 1M strings, 800k of them repeats).
+ */
+const SHORT_STRING = 24;
+const STRING_SLOTS = 4096;
+
+function shortSlot(bytes: Uint8Array, pos: number, length: number): number {
+  let h = 0x811c9dc5 ^ length;
+  for (let i = pos; i < pos + length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return (h ^ (h >>> 15)) & (STRING_SLOTS - 1);
+}
+
+function sameLatin1(s: string, bytes: Uint8Array, pos: number, length: number): boolean {
+  if (s.length !== length) return false;
+  for (let i = 0; i < length; i++) if (s.charCodeAt(i) !== bytes[pos + i]) return false;
+  return true;
+}
 
 /**
  * Reads `n` zigzag varints, each an int32, from `bytes[pos, end)` into `out`; returns the
@@ -119,6 +139,8 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
   const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, size);
   const latin1Slice = (latin1 as unknown as { latin1Slice?: LatinSlice }).latin1Slice;
 
+  // Own data slots (Array.from defines them), so storing in one runs no setter.
+  const shortStrings = Array.from<string | undefined>({ length: STRING_SLOTS });
   let pos = tableAt;
   let end = size - 8;
 
@@ -156,10 +178,22 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
       // Node's and Bun's Buffer slice without an encoding switch; short ones by hand (a
       // string built char by char leaves a garbage string per char).
       if (length > 2) {
+        let slot = -1;
+        if (length <= SHORT_STRING) {
+          slot = shortSlot(bytes, pos, length);
+          const seen = shortStrings[slot];
+          if (seen !== undefined && sameLatin1(seen, bytes, pos, length)) {
+            pos += length;
+            return seen;
+          }
+        }
         pos += length;
-        return latin1Slice !== undefined
-          ? latin1Slice.call(latin1, pos - length, pos)
-          : latin1.toString('latin1', pos - length, pos);
+        const s =
+          latin1Slice !== undefined
+            ? latin1Slice.call(latin1, pos - length, pos)
+            : latin1.toString('latin1', pos - length, pos);
+        if (slot >= 0) shortStrings[slot] = s;
+        return s;
       }
       if (length === 0) return '';
       const first = bytes[pos++]!;
@@ -191,8 +225,8 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
   };
 
   // The buffer table first: views anywhere in the value refer to it.
-  const buffers = list<ArrayBuffer>(assign);
-  const starts = list<number>(assign);
+  const buffers: ArrayBuffer[] = assign ? [] : safeList();
+  const starts: number[] = assign ? [] : safeList();
   const usedSegments = new Set<number>();
   for (let i = count(3); i > 0; i--) {
     const mode = pos < end ? bytes[pos++]! : fail('truncated');
@@ -219,14 +253,14 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
 
   pos = STATE_MAGIC.length;
   end = tableAt;
-  const keys = list<string>(assign);
-  const objects = list<unknown>(assign);
+  const keys: string[] = assign ? [] : safeList();
+  const objects: unknown[] = assign ? [] : safeList();
   // The explicit stack: one frame per container still being filled.
-  const kinds = list<number>(assign);
-  const targets = list<object>(assign);
-  const counters = list<number>(assign); // arrays: next index; maps: 0 awaiting a key, 1 a value
-  const lengths = list<number>(assign);
-  const pending = list<unknown>(assign); // maps: the key read
+  const kinds: number[] = assign ? [] : safeList();
+  const targets: object[] = assign ? [] : safeList();
+  const counters: number[] = assign ? [] : safeList(); // arrays: next index; maps: 0 awaiting a key, 1 a value
+  const lengths: number[] = assign ? [] : safeList();
+  const pending: unknown[] = assign ? [] : safeList(); // maps: the key read
 
   const key = (tag: number): string => {
     if (tag === Tag.keyRef) {
