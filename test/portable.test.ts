@@ -60,6 +60,18 @@ describe('format 2 round trips', () => {
     expect(back.view.buffer).toBe(back.w.buffer);
   });
 
+  test('object ids never carry over from one encoding to the next, a failed one included', () => {
+    const x = { name: 'x' };
+    const y = { name: 'y' };
+    roundTrip({ first: x, again: x });
+    // Fails after y and x got ids: those must not pass for ids of the next encoding.
+    expect(() => encodeState({ value: { y, x, bad: () => 1 } })).toThrow(SerializationError);
+    const back = roundTrip({ y, x, same: x }) as Record<string, { name: string }>;
+    expect([back.y!.name, back.x!.name]).toEqual(['y', 'x']);
+    expect(back.same).toBe(back.x);
+    expect(back.y).not.toBe(back.x);
+  });
+
   test('strings keep every UTF-16 code unit, lone surrogates included', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {

@@ -68,6 +68,25 @@ interface BufferUse {
   max: number;
 }
 
+/**
+ * Object identities, kept from one encoding to the next (#13.2). A checkpoint encodes
+ * mostly the same objects each time; updating their entries is about 5x faster here than
+ * filling a fresh Map (85 against 400+ ms for S2's 600k objects), whose growth is most of
+ * the cost. A WeakMap keeps no object alive: an entry costs ~28 bytes while its object
+ * lives. Each encoding owns the ids from `epoch` up; lower ones are from earlier encodings.
+ */
+let identities = new WeakMap<object, number>();
+let epoch = 0;
+
+/** Ends an encoding: its ids become stale; small integers stay small (V8 Smis). */
+function retireIds(used: number): void {
+  epoch += used;
+  if (epoch > 2 ** 30) {
+    identities = new WeakMap();
+    epoch = 0;
+  }
+}
+
 /** Capacity of the next encoding's first buffer: the last one's size, so saves rarely grow. */
 let sizeHint = 64 * 1024;
 
@@ -80,7 +99,9 @@ class Encoder {
   buf = new Uint8Array(sizeHint);
   view = new DataView(this.buf.buffer);
   pos = 0;
-  readonly ids = new Map<object, number>();
+  /** Object ids of this encoding are `base + n`: lower ones in `identities` are stale. */
+  readonly base = epoch;
+  objectCount = 0;
   readonly keys = new Map<string, number>();
   readonly buffers = new Map<ArrayBufferLike, BufferUse>();
   // for-in is the fastest own-key walk of plain objects, unless someone made a property of
@@ -214,15 +235,15 @@ class Encoder {
 
   object(obj: object): void {
     const proto = Object.getPrototypeOf(obj) as object | null;
-    const id = this.ids.get(obj);
-    if (id !== undefined) {
+    const id = identities.get(obj);
+    if (id !== undefined && id >= this.base) {
       this.byte(Tag.ref);
-      this.varint(id);
+      this.varint(id - this.base);
       return;
     }
     // Every object has an identity, Dates and views included: one referenced twice comes
     // back as one object, as structured clone (and format 1) gives it.
-    this.ids.set(obj, this.ids.size);
+    identities.set(obj, this.base + this.objectCount++);
     if (proto === Date.prototype) {
       this.byte(Tag.date);
       this.float((obj as Date).getTime());
@@ -620,6 +641,7 @@ export function encodePortable(envelope: Record<string, unknown>): PortableState
   try {
     encoder.value(envelope);
   } catch (err) {
+    retireIds(encoder.objectCount);
     const failure =
       err instanceof PathFailure
         ? err
@@ -633,6 +655,7 @@ export function encodePortable(envelope: Record<string, unknown>): PortableState
     const path = formatPath(steps);
     throw new SerializationError(`Cannot store \`${path}\`: it is ${failure.what}`, path);
   }
+  retireIds(encoder.objectCount);
   const segments: Uint8Array[] = [];
   encoder.finish(segments);
   sizeHint = Math.max(64 * 1024, Math.min(encoder.pos + (encoder.pos >>> 4), 2 ** 30));
