@@ -139,8 +139,10 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
   const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, size);
   const latin1Slice = (latin1 as unknown as { latin1Slice?: LatinSlice }).latin1Slice;
 
-  // Own data slots (Array.from defines them), so storing in one runs no setter.
-  const shortStrings = Array.from<string | undefined>({ length: STRING_SLOTS });
+  // Own data slots (Array.from defines them), so storing in one runs no setter. Only for a
+  // structure large enough to repay them: the journal decodes one small record per step.
+  const cacheStrings = size >= 64 * 1024;
+  const shortStrings = cacheStrings ? Array.from<string | undefined>({ length: STRING_SLOTS }) : [];
   let pos = tableAt;
   let end = size - 8;
 
@@ -179,7 +181,7 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
       // string built char by char leaves a garbage string per char).
       if (length > 2) {
         let slot = -1;
-        if (length <= SHORT_STRING) {
+        if (length <= SHORT_STRING && cacheStrings) {
           slot = shortSlot(bytes, pos, length);
           const seen = shortStrings[slot];
           if (seen !== undefined && sameLatin1(seen, bytes, pos, length)) {
