@@ -88,7 +88,9 @@ describe.runIf(bun !== undefined)('bunx resume', () => {
     [
       ['on a machine with Node (the shebang: Node runs it)', bun!.bin, ['x'], process.env],
       ['with --bun (Bun runs it)', bun!.bin, ['x', '--bun'], process.env],
-      ['on a machine with Bun only', 'bunx', [], { ...process.env, PATH: bunOnly }],
+      // Only PATH and HOME: Bun skips its `node` shim when NODE or npm_node_execpath (set by
+      // `npm run`) names a Node, which a machine with Bun only would not have.
+      ['on a machine with Bun only', 'bunx', [], { PATH: bunOnly, HOME: process.env.HOME }],
     ] as const;
 
   test('reads what a Bun program of the app saved: list, export, a missing name, a typo', () => {
@@ -105,19 +107,20 @@ describe.runIf(bun !== undefined)('bunx resume', () => {
         out: EXPORTED,
         err: '',
       });
-      expect({ way, ...resume('show', 'nothere', '--dir', dir) }).toEqual({
-        way,
-        code: 1,
-        out: '',
-        err: `resume: no checkpoint "nothere" in ${dir}\n`,
-      });
-      const typo = resume('lst');
-      expect({ way, code: typo.code, first: typo.err.split('\n')[0] }).toEqual({
-        way,
-        code: 2,
-        first: 'resume: Unknown command "lst". Did you mean "list"?',
-      });
     }
+    // Failures exit with their codes (on Bun alone).
+    const [, cmd, pre, env] = ways()[2];
+    const resume = (...args: string[]) => inApp(cmd, [...pre, 'resume', ...args], env);
+    expect(resume('show', 'nothere', '--dir', dir)).toEqual({
+      code: 1,
+      out: '',
+      err: `resume: no checkpoint "nothere" in ${dir}\n`,
+    });
+    const typo = resume('lst');
+    expect({ code: typo.code, first: typo.err.split('\n')[0] }).toEqual({
+      code: 2,
+      first: 'resume: Unknown command "lst". Did you mean "list"?',
+    });
   });
 });
 
