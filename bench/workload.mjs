@@ -1,6 +1,8 @@
 // One workload in a process of its own, so big allocations of one never weigh on another:
 //   node --expose-gc bench/workload.mjs S1 [--runs 5] [--quick] [--budget 25]
 //   node --expose-gc bench/workload.mjs S1 --mode memory-ours | memory-v8gzip
+//   <runtime> bench/workload.mjs S1 --mode ours   our timings alone, no node:v8/zlib baselines
+//                                                 (Bun has no v8.serialize): bench/runtimes.mjs
 // Prints progress on stderr and one `@@result {json}` line on stdout for bench/run.mjs.
 import { randomFillSync } from 'node:crypto';
 import {
@@ -299,7 +301,8 @@ async function timings() {
   // Baselines get a copy our library never touches: a save of ours can change how V8 stores
   // the user's arrays (see sideEffect below), which must not slow or speed up a baseline.
   const wb = workload(id, args.quick);
-  const serializedBefore = v8.serialize(w.state).byteLength;
+  const oursOnly = args.mode === 'ours';
+  const serializedBefore = oursOnly ? undefined : v8.serialize(w.state).byteLength;
   // Warm-up: starts the background thread and compiles the paths, on a tiny state.
   {
     const dir = freshDir();
@@ -324,6 +327,7 @@ async function timings() {
     log(`run ${run + 1}/${args.runs}: ours`);
     const sample = await measureOurs(w);
     ours.push(sample);
+    if (oursOnly) continue;
     if (run === 0)
       sideEffect = { before: serializedBefore, after: v8.serialize(w.state).byteLength };
     breakdown.push(measureBreakdown(w, lib));
@@ -435,7 +439,7 @@ async function memory() {
   return out;
 }
 
-const result = args.mode === undefined ? await timings() : await memory();
+const result = args.mode === undefined || args.mode === 'ours' ? await timings() : await memory();
 if (result.ours !== undefined) {
   log(`our save (repeat) median ${median(result.ours.saveRepeat).toFixed(1)} ms`);
 }

@@ -1,71 +1,32 @@
 // `npm run test:runtimes` (CI runs it after `npm test`): the library on Node 20, 22, 24 and 26,
 // Bun and Deno, and in apps bundled with esbuild, webpack and rollup (#12.3, #12.4, #13).
 //
-// Installs each Node major other than the running one from npm (the node-<os>-<arch> packages
-// hold the binary; npm alone, no other download) into .runtimes/node-<major>/, Bun (its
-// @oven/bun-<os>-<arch> package: the `bun` package's postinstall, which links it, is not run)
-// into .runtimes/bun/ and Deno (the `deno` package) into .runtimes/deno/, then runs
-// test/runtimes/ with vitest: the runtime subset on each version, the cross-version restore
-// matrix, and the bundles. Installed versions are reused by later runs.
+// Installs each Node major other than the running one, Bun and Deno from npm into .runtimes/
+// (scripts/install-runtimes.mjs; reused by later runs), then runs test/runtimes/ with vitest:
+// the runtime subset on each version, the cross-version restore matrix, the shared stores
+// from Bun and Deno, `bunx resume` on the installed package, and the bundles.
 //   node scripts/runtimes.mjs [vitest arguments…]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { bunBinary, denoBinary, nodeBinary, versionOf } from './install-runtimes.mjs';
 
 const MAJORS = ['20', '22', '24', '26'];
 const root = new URL('..', import.meta.url).pathname;
-const cache = join(root, '.runtimes');
-const pkg = `node-${process.platform === 'win32' ? 'win' : process.platform}-${process.arch}`;
 
 /** The binary of Node `major`: this one, or installed from npm into the cache. */
 function nodeOf(major) {
-  if (process.versions.node.split('.')[0] === major) return process.execPath;
-  const bin = installed(`node-${major}`, `${pkg}@${major}`, `${pkg}/bin/node`);
-  const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
-  console.log(`Node ${major}: ${version} (${bin})`);
+  const bin = nodeBinary(major);
+  if (bin !== process.execPath) console.log(`Node ${major}: ${versionOf(bin)} (${bin})`);
   return bin;
 }
 
-/** Installs `spec` from npm into .runtimes/<dir>/ unless `bin` (relative to it) is there. */
-function installed(dir, spec, bin) {
-  const prefix = join(cache, dir);
-  const path = join(prefix, 'node_modules', bin);
-  if (!existsSync(path)) {
-    mkdirSync(prefix, { recursive: true });
-    console.log(`installing ${spec} into ${prefix}`);
-    execFileSync(
-      'npm',
-      [
-        'install',
-        '--prefix',
-        prefix,
-        '--no-save',
-        '--no-package-lock',
-        '--no-audit',
-        '--no-fund',
-        spec,
-      ],
-      { stdio: 'inherit' },
-    );
-  }
-  return path;
-}
-
-const platform = process.platform === 'win32' ? 'windows' : process.platform;
-const arch = process.arch === 'arm64' ? 'aarch64' : process.arch;
-const bun = installed(
-  'bun',
-  `@oven/bun-${platform}-${arch}@1`,
-  `@oven/bun-${platform}-${arch}/bin/bun`,
-);
-const denoPackage = `@deno/${process.platform}-${process.arch}${process.platform === 'linux' ? '-glibc' : ''}`;
-const deno = installed('deno', 'deno@2', `${denoPackage}/deno`);
+const bun = bunBinary();
+const deno = denoBinary();
 for (const [name, bin] of [
   ['Bun', bun],
   ['Deno', deno],
 ]) {
-  const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).split('\n')[0].trim();
-  console.log(`${name}: ${version} (${bin})`);
+  console.log(`${name}: ${versionOf(bin)} (${bin})`);
 }
 
 const runtimes = {
