@@ -69,6 +69,7 @@ export class SaveHistory {
       seed,
       library: LIBRARY,
       node: process.version,
+      runtime: runtimeName(),
       host: hostname(),
       pid: process.pid,
     };
@@ -105,4 +106,16 @@ export class SaveHistory {
     this.#createdAt = meta.createdAt;
     this.#saves = meta.saves;
   }
+}
+
+/**
+ * What runs this process, as a person reads it: `Node v20.20.2`, `Bun 1.4.5`, `Deno 2.9.6`.
+ * Bun and Deno report a Node version of their own in `process.version` (Bun 1.4.5 says
+ * v26.3.0), so `node` alone would name the wrong runtime.
+ */
+export function runtimeName(): string {
+  const versions = process.versions as Record<string, string | undefined>;
+  if (versions.bun !== undefined) return `Bun ${versions.bun}`;
+  if (versions.deno !== undefined) return `Deno ${versions.deno}`;
+  return `Node ${process.version}`;
 }

@@ -127,10 +127,16 @@ describe('resume show and export', () => {
     const shown = resume(['show', name, '--dir', dir]);
     expect(shown.code).toBe(0);
     expect(shown.out).toContain(`name      ${name}\nkey       "run-7"\n`);
+    expect(shown.out).toMatch(
+      new RegExp(
+        `\nwritten {3}by resumable-state@\\S+ on Node ${process.version.replaceAll('.', '\\.')}, pid \\d+ on `,
+      ),
+    );
     expect(shown.out).toContain(
       'state\n  step: number 12\n  big: Float64Array(1000000), 7.6 MB\n  names: Array(2)\n  byId: Map(1)\n',
     );
     const json = JSON.parse(resume(['show', name, '--dir', dir, '--json']).out);
+    expect(json.info.runtime).toBe(`Node ${process.version}`);
     expect(json.state).toEqual({
       step: 'number 12',
       big: 'Float64Array(1000000), 7.6 MB',

@@ -31,7 +31,7 @@ export function show(dir: string, name: string, json: boolean): string {
     `source    ${p(info.source.function ?? '(top level)')} ${p(info.source.file ?? '')}`.trimEnd(),
     `size      ${formatBytes(info.storedBytes)} stored, ${formatBytes(info.rawBytes)} encoded (${p(info.codec)})`,
     `seed      ${p(info.seed)}`,
-    `written   by ${p(info.library)} on Node ${p(info.node)}, pid ${p(info.pid)} on ${p(info.host)}`,
+    `written   by ${p(info.library)} on ${p(info.runtime ?? `Node ${info.node}`)}, pid ${p(info.pid)} on ${p(info.host)}`,
     'state',
     ...(fields.length === 0
       ? [`  ${p(summarize(state))}`]

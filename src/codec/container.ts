@@ -64,7 +64,10 @@ export interface CheckpointMeta {
   /** Seed of the checkpoint's Random. */
   seed?: string | number;
   library: string;
+  /** `process.version`: Node's, or the one Bun or Deno report. */
   node: string;
+  /** The runtime that wrote it, e.g. `Bun 1.4.5` (absent in files of 0.1). */
+  runtime?: string;
   host: string;
   pid: number;
   /** The array job's shard this checkpoint belongs to (option `shard`, #15). */

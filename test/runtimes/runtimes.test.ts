@@ -217,6 +217,9 @@ describe.each(all.map((rt) => ({ ...rt, label: runtimeLabel(rt) })))('$label', (
     });
     expect(show.status).toBe(0);
     expect(show.stdout).toContain('candidate');
+    // Bun and Deno report a Node version of their own: the runtime is named as it is.
+    const written = /^written {3}by \S+ on (\S+) /m.exec(show.stdout)?.[1];
+    expect(written).toBe(rt.kind === 'node' ? 'Node' : runtimeLabel(rt));
   });
 });
 
