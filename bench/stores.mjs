@@ -1,7 +1,8 @@
 // Shared stores through a Checkpoint: `npm run bench:stores` (or `node bench/stores.mjs`).
 //
 //   --runs N   measured runs per figure (default 5; medians are reported)
-//   --write    write the table into docs/benchmarks-stores.md and the README's stores section
+//   --write    write the table between the bench-stores markers of docs/benchmarks-stores.md
+//              and of the README
 //
 // State: 100 MB of random doubles (a Float64Array; incompressible, so stored raw). For each
 // store, on loopback: a durable save(); restore() by a new Checkpoint with an empty cache
@@ -9,23 +10,13 @@
 // saves filled (a restart on the same machine: no download); and a due sync() — the
 // main-thread pause, then the time until flush() says the upload is committed.
 // Each store's own limit runs right after each save, alternating with it (#17.4): for the
-// file store a durable write by hand, for Redis one ioredis pipeline of SETs, for S3 a bare
-// multipart upload with the AWS SDK, of the same bytes; the table leads with our ratio.
-// The file store on the same disk is the reference.
-//
-// Why the file store's save here is slower than in `npm run bench` (370 ms against 119 ms in
-// the 2026-11 tables): not the same save. bench/run.mjs keeps one checkpoint and pools its
-// first save (nothing to drop) with its third; here every run opens a new Checkpoint that
-// restores the 100 MB the run before saved, then saves once into a folder that already holds
-// two generations, so that save drops the oldest. The rename over `.1` freed the dropped
-// file's 100 MB of blocks inside the save: 40-50 ms alone on this ext4 (a rename over a file
-// held open elsewhere: 1-8 ms). Since #17.1 the file store holds dropped generations open
-// across the publish and closes them on libuv's thread pool, so that work leaves the save.
-// `node --expose-gc bench/save-after-restore.mjs` times steady saves, saves right after a
-// restore, fresh checkpoints, and restore + a full GC before the save, alternating. On
-// 2026-12-05 (load average 8-10 on 2 cores from other jobs) their medians were within the
-// noise of one another, so no further cause could be told apart from the machine's drift. Redis runs as its own redis-server
-// (no persistence), S3 as moto's server mode (python3 -m moto.server), when they are here.
+// file store a durable write by hand, for Redis plain ioredis SETs of the same 8 MiB chunks
+// (4 in flight), for S3 a bare multipart upload with the AWS SDK (8 MiB parts, 4 at a time,
+// the store's client settings), of the same bytes; the table leads with our ratio.
+// `--only file,redis,s3` measures some of the stores only. Redis runs as its own
+// redis-server (no persistence), S3 as moto's server mode (python3 -m moto.server), when
+// they are here. Why the file store's save here once took 3x what `npm run bench` shows:
+// docs/benchmarks-stores.md.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
@@ -39,7 +30,7 @@ import {
   now,
   parseArgs,
   removeDir,
-  writeSmallReport,
+  writeBetweenMarkers,
 } from './common.mjs';
 
 const { Checkpoint, fileStore } = await import(distUrl());
@@ -308,12 +299,12 @@ const lines = [
 const table = lines.join('\n');
 process.stdout.write(`${table}\n`);
 
+// Between the markers only: the rest of docs/benchmarks-stores.md is the explanation.
 if (args.write) {
-  writeSmallReport(
-    new URL(import.meta.url),
-    'Benchmarks: stores',
-    'benchmarks-stores.md',
-    'bench-stores',
-    table,
-  );
+  for (const file of ['docs/benchmarks-stores.md', 'README.md']) {
+    if (
+      !writeBetweenMarkers(new URL(`../${file}`, import.meta.url).pathname, 'bench-stores', table)
+    )
+      log(`${file} has no bench-stores markers: left untouched`);
+  }
 }
