@@ -1,11 +1,20 @@
-// Why bench/stores.mjs times the file store's 100 MB save at about 3x what bench/run.mjs does:
+// Why bench/stores.mjs timed the file store's 100 MB save at about 3x what bench/run.mjs does:
 //   node scripts/prepare.mjs && node --expose-gc bench/save-after-restore.mjs [--runs 7]
-// Three ways to save the same 100 MB of doubles (compression 'none'), in alternating rounds:
-//   steady:  one open checkpoint saving again and again (bench/run.mjs)
-//   restore: a new checkpoint per round that first restores the 100 MB saved before (bench/stores.mjs)
-//   fresh:   a new checkpoint per round that starts clean (no restore), then saves
+// The same 100 MB of doubles (compression 'none') saved under each condition in turn, in
+// alternating rounds so the machine's drift hits all of them (#17.4):
+//   steady:     one open checkpoint saving again and again (bench/run.mjs)
+//   restore:    a new checkpoint per round that first restores the 100 MB saved before
+//               (bench/stores.mjs)
+//   fresh:      a new checkpoint per round that starts clean (no restore), then saves
 //   restore+gc: as restore, with a full GC (node --expose-gc) between the restore and the save
+//   restore+rm: as restore, right after deleting another 100 MB file, as bench/stores.mjs's
+//               raw write did just before the next save (removeDir)
+//   restore+sync: as restore, after `sync` (no dirty pages of earlier rounds left)
+//   raw:        a raw write + fsync + rename + fsync folder of as many bytes (the limit)
+import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { distUrl, freshDir, median, now, parseArgs, removeDir } from './common.mjs';
 
 const { Checkpoint } = await import(distUrl());
@@ -13,10 +22,33 @@ const args = parseArgs(process.argv.slice(2));
 const runs = Number(args.runs ?? 7);
 const N = (100 * 2 ** 20) / 8;
 const options = { name: 'bench', log: false, signals: false, compression: 'none', interval: '1h' };
-const kinds = ['restore', 'fresh', ...(globalThis.gc ? ['restore+gc'] : [])];
+const kinds = [
+  'restore',
+  'fresh',
+  ...(globalThis.gc ? ['restore+gc'] : []),
+  'restore+rm',
+  'restore+sync',
+];
 const dirs = Object.fromEntries(['steady', ...kinds].map((k) => [k, freshDir()]));
-const times = Object.fromEntries(['steady', ...kinds].map((k) => [k, []]));
+const times = Object.fromEntries(['steady', ...kinds, 'raw'].map((k) => [k, []]));
 const initial = { data: randomFillSync(new Float64Array(N)) };
+const bytes = new Uint8Array(initial.data.buffer);
+
+function rawWrite() {
+  const dir = freshDir();
+  const t = now();
+  const fd = openSync(join(dir, 'raw.tmp'), 'wx', 0o600);
+  for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at);
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(join(dir, 'raw.tmp'), join(dir, 'raw'));
+  const dirFd = openSync(dir, 'r');
+  fsyncSync(dirFd);
+  closeSync(dirFd);
+  const ms = now() - t;
+  removeDir(dir);
+  return ms;
+}
 
 const steady = new Checkpoint({ ...options, dir: dirs.steady });
 steady.restore({ data: randomFillSync(new Float64Array(N)) });
@@ -28,16 +60,24 @@ for (let round = 0; round < runs; round++) {
     const chp = new Checkpoint({ ...options, dir: dirs[kind], clean: kind === 'fresh' });
     chp.restore(initial);
     if (kind === 'restore+gc') globalThis.gc();
+    if (kind === 'restore+rm') {
+      const dir = freshDir();
+      writeFileSync(join(dir, 'other'), bytes);
+      spawnSync('sync');
+      removeDir(dir);
+    }
+    if (kind === 'restore+sync') spawnSync('sync');
     t = now();
     chp.save();
     times[kind].push(now() - t);
     chp.close();
   }
+  times.raw.push(rawWrite());
 }
 steady.close();
 for (const dir of Object.values(dirs)) removeDir(dir);
 for (const [kind, list] of Object.entries(times)) {
   console.log(
-    `${kind.padEnd(8)} median ${median(list).toFixed(0)} ms  (${list.map((x) => x.toFixed(0)).join(' ')})`,
+    `${kind.padEnd(12)} median ${median(list).toFixed(0)} ms  (${list.map((x) => x.toFixed(0)).join(' ')})`,
   );
 }

@@ -1,7 +1,8 @@
 // Shared stores through a Checkpoint: `npm run bench:stores` (or `node bench/stores.mjs`).
 //
 //   --runs N   measured runs per figure (default 5; medians are reported)
-//   --write    write the table into docs/benchmarks-stores.md and the README's stores section
+//   --write    write the table between the bench-stores markers of docs/benchmarks-stores.md
+//              and of the README
 //
 // State: 100 MB of random doubles (a Float64Array; incompressible, so stored raw). For each
 // store, on loopback: a durable save(); restore() by a new Checkpoint with an empty cache
@@ -9,23 +10,13 @@
 // saves filled (a restart on the same machine: no download); and a due sync() — the
 // main-thread pause, then the time until flush() says the upload is committed.
 // Each store's own limit runs right after each save, alternating with it (#17.4): for the
-// file store a durable write by hand, for Redis one ioredis pipeline of SETs, for S3 a bare
-// multipart upload with the AWS SDK, of the same bytes; the table leads with our ratio.
-// The file store on the same disk is the reference.
-//
-// Why the file store's save here is slower than in `npm run bench` (370 ms against 119 ms in
-// the 2026-11 tables): not the same save. bench/run.mjs keeps one checkpoint and pools its
-// first save (nothing to drop) with its third; here every run opens a new Checkpoint that
-// restores the 100 MB the run before saved, then saves once into a folder that already holds
-// two generations, so that save drops the oldest. The rename over `.1` freed the dropped
-// file's 100 MB of blocks inside the save: 40-50 ms alone on this ext4 (a rename over a file
-// held open elsewhere: 1-8 ms). Since #17.1 the file store holds dropped generations open
-// across the publish and closes them on libuv's thread pool, so that work leaves the save.
-// `node --expose-gc bench/save-after-restore.mjs` times steady saves, saves right after a
-// restore, fresh checkpoints, and restore + a full GC before the save, alternating. On
-// 2026-12-05 (load average 8-10 on 2 cores from other jobs) their medians were within the
-// noise of one another, so no further cause could be told apart from the machine's drift. Redis runs as its own redis-server
-// (no persistence), S3 as moto's server mode (python3 -m moto.server), when they are here.
+// file store a durable write by hand, for Redis plain ioredis SETs of the same 8 MiB chunks
+// (4 in flight), for S3 a bare multipart upload with the AWS SDK (8 MiB parts, 4 at a time,
+// the store's client settings), of the same bytes; the table leads with our ratio.
+// `--only file,redis,s3` measures some of the stores only. Redis runs as its own
+// redis-server (no persistence), S3 as moto's server mode (python3 -m moto.server), when
+// they are here. Why the file store's save here once took 3x what `npm run bench` shows:
+// docs/benchmarks-stores.md.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
@@ -39,7 +30,7 @@ import {
   now,
   parseArgs,
   removeDir,
-  writeSmallReport,
+  writeBetweenMarkers,
 } from './common.mjs';
 
 const { Checkpoint, fileStore } = await import(distUrl());
@@ -78,18 +69,26 @@ async function redisKind() {
   const client = new Redis({ port, host: '127.0.0.1', lazyConnect: false });
   cleanup.unshift(() => client.disconnect());
   return {
+    id: 'redis',
     label: 'Redis (`redisStore`, 8 MiB chunks)',
-    bareLabel: 'one ioredis pipeline of SETs, 8 MiB each',
-    // The store's own limit (#17.4): the same bytes as one pipeline of SETs, no more.
+    bareLabel: 'ioredis SETs of the same 8 MiB Buffers, 4 in flight',
+    // The store's own limit (#17.4): the same bytes as plain SETs of the same chunks, a few
+    // in flight on one connection, as a careful user would write them by hand. Buffers, not
+    // Uint8Array views: ioredis sends a Uint8Array that is not a Buffer as its decimal text
+    // (`String(arg)`, "12,34,…"), about 3.5 times the bytes, which made the bare pipeline
+    // look 2-3 times slower than our store on 2026-12-05.
     async bare(bytes) {
-      const pipeline = client.pipeline();
       const keys = [];
-      for (let at = 0; at < bytes.byteLength; at += CHUNK) {
-        keys.push(`bare:${at}`);
-        pipeline.set(`bare:${at}`, bytes.subarray(at, at + CHUNK));
-      }
+      const inFlight = [];
       const t = now();
-      await pipeline.exec();
+      for (let at = 0; at < bytes.byteLength; at += CHUNK) {
+        const key = `bare:${at}`;
+        keys.push(key);
+        const n = Math.min(CHUNK, bytes.byteLength - at);
+        inFlight.push(client.set(key, Buffer.from(bytes.buffer, bytes.byteOffset + at, n)));
+        if (inFlight.length >= 4) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
       const ms = now() - t;
       await client.del(...keys);
       return ms;
@@ -115,11 +114,15 @@ async function s3Kind() {
   cleanup.push(() => child.kill());
   const endpoint = `http://127.0.0.1:${port}`;
   const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
+  // The same client settings as the store's (src/store/s3-client.ts): with the SDK's default
+  // flexible checksums, the bare client also computed a CRC of every part in JavaScript.
   const client = new sdk.S3Client({
     endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
     credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
   for (let i = 0; ; i++) {
     try {
@@ -131,6 +134,7 @@ async function s3Kind() {
     }
   }
   return {
+    id: 's3',
     label: 'S3 (`s3Store` against moto, 8 MiB parts)',
     bareLabel: 'AWS SDK multipart upload, 8 MiB parts, 4 at a time',
     // The store's own limit (#17.4): a bare multipart upload of the same bytes with the SDK.
@@ -260,17 +264,22 @@ async function measure(kind) {
 
 const kinds = [
   {
+    id: 'file',
     label: 'file (`fileStore`, the default; reference)',
     make: (_cache, dir) => fileStore(dir),
     bareLabel: 'write, fsync, rename, fsync folder by hand',
     bare: rawDurableWrite,
   },
 ];
-for (const k of [await redisKind(), await s3Kind()]) if (k !== undefined) kinds.push(k);
+// `--only file,redis,s3`: some of the stores only.
+const wanted = (name) => args.only?.includes(name) ?? true;
+if (wanted('redis')) kinds.push(await redisKind());
+if (wanted('s3')) kinds.push(await s3Kind());
+const chosen = kinds.filter((k) => k !== undefined && wanted(k.id));
 
 const rows = [];
 try {
-  for (const kind of kinds) rows.push([kind.label, await measure(kind), kind.bareLabel]);
+  for (const kind of chosen) rows.push([kind.label, await measure(kind), kind.bareLabel]);
 } finally {
   for (const f of cleanup) f();
 }
@@ -290,12 +299,12 @@ const lines = [
 const table = lines.join('\n');
 process.stdout.write(`${table}\n`);
 
+// Between the markers only: the rest of docs/benchmarks-stores.md is the explanation.
 if (args.write) {
-  writeSmallReport(
-    new URL(import.meta.url),
-    'Benchmarks: stores',
-    'benchmarks-stores.md',
-    'bench-stores',
-    table,
-  );
+  for (const file of ['docs/benchmarks-stores.md', 'README.md']) {
+    if (
+      !writeBetweenMarkers(new URL(`../${file}`, import.meta.url).pathname, 'bench-stores', table)
+    )
+      log(`${file} has no bench-stores markers: left untouched`);
+  }
 }

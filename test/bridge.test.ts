@@ -185,6 +185,23 @@ describe('bridgedStore behind a Checkpoint', () => {
     checkpoint(folderStore({ root }));
   });
 
+  it('saves of a growing, then a shrinking state each store their own bytes (one reused buffer, #17.4)', () => {
+    const root = tempDir();
+    const sizes = [3 << 20, 5 << 20, 1 << 20, 10];
+    for (const [i, size] of sizes.entries()) {
+      const chp = checkpoint<{ data: Uint8Array }>(folderStore({ root }));
+      chp.restore({ data: new Uint8Array(0) });
+      // Every earlier size saved again by this store first, so its buffer grows and shrinks.
+      for (const earlier of sizes.slice(0, i)) chp.save({ data: new Uint8Array(earlier) });
+      chp.save({ data: new Uint8Array(size).fill(i + 1) });
+      chp.close();
+      const other = checkpoint<{ data: Uint8Array }>(folderStore({ root, cache: tempDir() }));
+      const { data } = other.restore({ data: new Uint8Array(0) });
+      expect([data.length, data[0], data[size - 1]]).toEqual([size, i + 1, i + 1]);
+      other.close();
+    }
+  });
+
   it('a store failure reaches save() as StoreError with its cause; nothing saved is lost', async () => {
     const root = tempDir();
     const failFile = join(tempDir(), 'down');

@@ -29,6 +29,7 @@ import {
   describeS3,
   S3_TEST_CONFIG,
   type S3TestServer,
+  slowAnswerProxy,
   startS3Server,
   type TcpProxy,
   tcpProxy,
@@ -741,6 +742,31 @@ describeS3('S3 store (moto)', () => {
         expect((await bytesOf(store, 'u', next)).toString()).toBe('after');
       });
     }
+  });
+
+  describe('slow server', () => {
+    // #17.4: moto stayed silent over 3 s assembling 100 MB on a busy machine; the 3 s idle
+    // limit of every request then cut the commit off and retried it, and the retry failed
+    // (the upload was gone), failing a save that had committed.
+    it('commits a multipart upload whose CompleteMultipartUpload answers after 4 s of silence', async () => {
+      const prefix = newPrefix();
+      const isComplete = (method: string, url: string) =>
+        method === 'POST' && /[?&]uploadId=/.test(url);
+      const proxy = await slowAnswerProxy(server.endpoint, (method, url) =>
+        isComplete(method, url) ? 4_000 : 0,
+      );
+      try {
+        const store = s3(prefix, { endpoint: proxy.endpoint, partSize: 5 * MiB });
+        const payload = randomBytes(11 * MiB);
+        const generation = await store.write('slow', [payload], 2);
+        expect(generation.size).toBe(11 * MiB);
+        expect(await store.generations('slow')).toEqual([generation]);
+        expect((await bytesOf(store, 'slow', generation)).equals(payload)).toBe(true);
+        expect(await uploadsUnder(prefix)).toEqual([]);
+      } finally {
+        await proxy.shutdown();
+      }
+    });
   });
 
   it('keeps a complete committed generation whenever a writer is killed mid-upload; cleanup removes what it left', async () => {

@@ -128,25 +128,47 @@ export class RemoteHost {
     }
   }
 
-  /** Writes remotely, then keeps a local copy so a restart here needs no download. */
+  /**
+   * Writes remotely and keeps a local copy, so a restart here needs no download. The copy
+   * is written while the upload goes on (#17.4): after it, it added 150-300 ms to a 100 MB
+   * save on Redis. It becomes the cached generation only once the upload is committed.
+   */
   async write(name: string, parts: readonly Uint8Array[], keep: number): Promise<void> {
-    const generation = await this.#wrap('save', name, () => this.store.write(name, parts, keep));
-    if (this.cache === undefined) return;
-    // The cache is an optimisation: failing to fill it must not fail a committed save.
-    const path = this.#cached(name, generation.id);
-    const temp = tempFile(path);
+    const copying = this.cache === undefined ? undefined : this.#copy(name, parts);
+    let generation: RemoteGeneration;
     try {
-      await fs.mkdir(this.cache, { recursive: true, mode: 0o700 });
+      generation = await this.#wrap('save', name, () => this.store.write(name, parts, keep));
+    } catch (err) {
+      const temp = await copying;
+      if (temp !== undefined) await fs.rm(temp, { force: true }).catch(() => {});
+      throw err;
+    }
+    const temp = await copying;
+    if (temp === undefined) return;
+    // The cache is an optimisation: failing to fill it must not fail a committed save.
+    try {
+      await fs.rename(temp, this.#cached(name, generation.id));
+      await this.#pruneCache(name, keep);
+    } catch {
+      await fs.rm(temp, { force: true }).catch(() => {});
+    }
+  }
+
+  /** `parts` written to a new temp file in the cache: its path, or undefined if that failed. */
+  async #copy(name: string, parts: readonly Uint8Array[]): Promise<string | undefined> {
+    const temp = tempFile(this.#cached(name, 'new'));
+    try {
+      await fs.mkdir(this.cache!, { recursive: true, mode: 0o700 });
       const file = await fs.open(temp, 'wx', 0o600);
       try {
         for (const part of parts) await file.write(part);
       } finally {
         await file.close();
       }
-      await fs.rename(temp, path);
-      await this.#pruneCache(name, keep);
+      return temp;
     } catch {
       await fs.rm(temp, { force: true }).catch(() => {});
+      return undefined;
     }
   }
 

@@ -9,16 +9,23 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ListedObject, ObjectBucket, StoredObject } from './object-bucket.js';
-import { createS3Client, loadS3Sdk, type S3Sdk } from './s3-client.js';
+import { COMPLETE_SOCKET_TIMEOUT, createS3Client, loadS3Sdk, type S3Sdk } from './s3-client.js';
 import type { S3Settings } from './s3-options.js';
 import { uploadObject } from './s3-upload.js';
 
 /** Parts uploaded at once by one write. */
 const UPLOAD_CONCURRENCY = 4;
 
+interface Connection {
+  sdk: S3Sdk;
+  client: S3Client;
+  /** For CompleteMultipartUpload only: a longer idle limit (see COMPLETE_SOCKET_TIMEOUT). */
+  completer: S3Client;
+}
+
 export class S3Bucket implements ObjectBucket {
   readonly #settings: S3Settings;
-  #connection: Promise<{ client: S3Client; sdk: S3Sdk }> | undefined;
+  #connection: Promise<Connection> | undefined;
 
   constructor(settings: S3Settings) {
     this.#settings = settings;
@@ -112,11 +119,12 @@ export class S3Bucket implements ObjectBucket {
   }
 
   async upload(key: string, parts: readonly Uint8Array[], size: number): Promise<void> {
-    const { client, sdk } = await this.#connect();
+    const { client, completer, sdk } = await this.#connect();
     await uploadObject(client, sdk, this.#object(key), parts, {
       size,
       partSize: this.#settings.partSize,
       concurrency: UPLOAD_CONCURRENCY,
+      completer,
     });
   }
 
@@ -166,14 +174,17 @@ export class S3Bucket implements ObjectBucket {
   async close(): Promise<void> {
     const connection = this.#connection;
     this.#connection = undefined;
-    if (connection !== undefined) (await connection.catch(() => undefined))?.client.destroy();
+    const open = await connection?.catch(() => undefined);
+    open?.client.destroy();
+    open?.completer.destroy();
   }
 
-  #connect(): Promise<{ client: S3Client; sdk: S3Sdk }> {
+  #connect(): Promise<Connection> {
     if (this.#connection === undefined) {
       const connection = loadS3Sdk().then((sdk) => ({
         sdk,
         client: createS3Client(sdk, this.#settings),
+        completer: createS3Client(sdk, this.#settings, COMPLETE_SOCKET_TIMEOUT),
       }));
       // Not kept when it failed: installing the package fixes the next call.
       connection.catch(() => {

@@ -21,6 +21,13 @@ const CONNECTION_TIMEOUT = 2_000;
  * large part over a slow link may take long, but never sits silent.
  */
 const SOCKET_TIMEOUT = 3_000;
+/**
+ * The idle limit of CompleteMultipartUpload, which legitimately says nothing while the server
+ * assembles the object: S3 itself sends spaces meanwhile, but moto stayed silent over 3 s
+ * for 100 MB on a busy machine, and the 3 s limit then retried a commit that had succeeded,
+ * failing the save (an HTML error page from moto: the upload was gone) (#17.4).
+ */
+export const COMPLETE_SOCKET_TIMEOUT = 60_000;
 
 let loading: Promise<S3Sdk> | undefined;
 
@@ -36,15 +43,19 @@ export function loadS3Sdk(): Promise<S3Sdk> {
   return loading;
 }
 
-/** A client for `settings`; the caller destroys it. */
-export function createS3Client(sdk: S3Sdk, settings: S3Settings): S3Client {
+/** A client for `settings`, failing a request idle `socketTimeout` ms; the caller destroys it. */
+export function createS3Client(
+  sdk: S3Sdk,
+  settings: S3Settings,
+  socketTimeout = SOCKET_TIMEOUT,
+): S3Client {
   return new sdk.S3Client({
     ...(settings.region === undefined ? {} : { region: settings.region }),
     ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint }),
     ...(settings.forcePathStyle === undefined ? {} : { forcePathStyle: settings.forcePathStyle }),
     ...(settings.credentials === undefined ? {} : { credentials: settings.credentials }),
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT, socketTimeout: SOCKET_TIMEOUT },
+    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT, socketTimeout },
     // Checksums only where S3 demands them: several S3-compatible servers reject the
     // flexible checksums the SDK sends by default since 3.729, and the container carries its
     // own CRC-32 over every byte, checked on every restore.

@@ -9,6 +9,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe } from 'vitest';
@@ -161,5 +162,43 @@ export async function tcpProxy(target: string): Promise<TcpProxy> {
     },
     open,
     shutdown: close,
+  };
+}
+
+/**
+ * A loopback HTTP proxy to `target` that holds each answer `holdMs(method, url)` ms before
+ * sending any of it: a server that works on a request in silence (#17.4).
+ */
+export async function slowAnswerProxy(
+  target: string,
+  holdMs: (method: string, url: string) => number,
+): Promise<{ endpoint: string; shutdown(): Promise<void> }> {
+  const { hostname, port: targetPort } = new URL(target);
+  const server = http.createServer((req, res) => {
+    const { method = 'GET', url = '/', headers } = req;
+    const upstream = http.request(
+      { host: hostname, port: Number(targetPort), method, path: url, headers },
+      (answer) => {
+        setTimeout(
+          () => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          },
+          holdMs(method, url),
+        );
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  const port = await freePort();
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    async shutdown() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
   };
 }
