@@ -6,7 +6,7 @@
  */
 import nodeFs, { readFileSync, writeFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { crc32 } from '../dist/codec/checksum.js';
 import {
   isUnsealed,
@@ -88,6 +88,42 @@ describe('checksum computed while writing (#17.1)', () => {
     // Older generations shifted as before: the latest and one more.
     expect(store.generations('hot').map((g) => g.index)).toEqual([0, 1]);
     expect(readFileSync(store.generations('hot')[1]!.location).equals(expected)).toBe(true);
+  });
+
+  it('the dropped generation is let go only after the folder fsync that publishes the new one', () => {
+    const dir = tempDir();
+    const store = fileStore(dir);
+    const parts = () => packCheckpoint(meta, encodeState(envelopeOf(1)), 'none');
+    store.write('hot', parts(), 2);
+    store.write('hot', parts(), 2);
+    // Observed, not faked: the store writes through node:fs itself, as in production.
+    const events: string[] = [];
+    const folders = new Set<number>();
+    const generations = new Set<number>();
+    const { openSync, fsyncSync, close } = nodeFs;
+    const spies = [
+      vi.spyOn(nodeFs, 'openSync').mockImplementation((...args: Parameters<typeof openSync>) => {
+        const fd = openSync(...args);
+        if (args[0] === dir) folders.add(fd);
+        else if (/\.ckpt(\.1)?$/.test(String(args[0]))) generations.add(fd);
+        return fd;
+      }),
+      vi.spyOn(nodeFs, 'fsyncSync').mockImplementation((fd) => {
+        if (folders.has(fd as number)) events.push('fsync folder');
+        return fsyncSync(fd);
+      }),
+      vi.spyOn(nodeFs, 'close').mockImplementation(((fd: number, callback: () => void) => {
+        if (generations.has(fd)) events.push('let go of a generation');
+        return close(fd, callback);
+      }) as typeof close),
+    ];
+    try {
+      store.write('hot', parts(), 2);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expect(events).toEqual(['fsync folder', 'let go of a generation', 'let go of a generation']);
+    expect(store.generations('hot').map((g) => g.index)).toEqual([0, 1]);
   });
 
   it('a durable save() and a sync() write files that restore to the saved state', async () => {
