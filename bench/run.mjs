@@ -597,7 +597,7 @@ const report = [
   '  written are read once (a live state is warm, so is the raw buffer), then as many bytes of page',
   '  cache are written, fsynced and deleted. On these VMs a 100 MB `write()` into pages freed a moment',
   '  ago takes 15-50 ms, into pages free for long 150-500 ms; before this step the raw write ran right',
-  "  after the breakdown's frees (fast pages) and our saves did not, which alone made our save look 1.45×.",
+  "  after the breakdown's frees (fast pages) and our saves did not.",
   '- **Restore vs raw read** (#17.3): on these VMs fresh memory is costly. The raw read pays the page',
   "  faults in the kernel; our restore also checksums what it read, and a page's first touch from user",
   '  space after the kernel filled it costs again (checksum of 100 MB just read: 160-480 ms; of the',
