@@ -584,12 +584,17 @@ export class Checkpoint<T extends object = object> {
         if (earlier !== undefined)
           this.#notice(`an earlier background save failed: ${earlier.message}`);
       }
-      const parts = packCheckpoint(meta, encoded, compression, {
-        deferChecksum: this.#store.sealsChecksum === true, // #17.1
-      });
-      this.#store.write(this.name, parts, keep);
-      if (stepsFrom !== undefined) this.#stepLog!.folded(stepsFrom);
-      this.#history.written(parts.meta);
+      const release = writer?.holdPrefault(); // #17.1
+      try {
+        const parts = packCheckpoint(meta, encoded, compression, {
+          deferChecksum: this.#store.sealsChecksum === true, // #17.1
+        });
+        this.#store.write(this.name, parts, keep);
+        if (stepsFrom !== undefined) this.#stepLog!.folded(stepsFrom);
+        this.#history.written(parts.meta);
+      } finally {
+        release?.();
+      }
     }
     this.#arm();
   }

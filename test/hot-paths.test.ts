@@ -6,7 +6,7 @@
  */
 import nodeFs, { readFileSync, writeFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { crc32 } from '../dist/codec/checksum.js';
 import {
   isUnsealed,
@@ -18,11 +18,14 @@ import { encodeState } from '../dist/codec/serializer.js';
 import { Checkpoint, CorruptCheckpointError, fileStore } from '../dist/index.js';
 import {
   estimateStateBytes,
+  prefaultStep,
   readStaged,
   stageSnapshot,
   stagingBytesFor,
+  TOUCH_STEP,
   touchPages,
 } from '../dist/writer/staging.js';
+import { BackgroundWriter } from '../dist/writer/writer.js';
 import { cleanedAfterEach, thrownBy } from './helpers.js';
 
 const { tempDir, open } = cleanedAfterEach('rs-hot-');
@@ -88,6 +91,42 @@ describe('checksum computed while writing (#17.1)', () => {
     // Older generations shifted as before: the latest and one more.
     expect(store.generations('hot').map((g) => g.index)).toEqual([0, 1]);
     expect(readFileSync(store.generations('hot')[1]!.location).equals(expected)).toBe(true);
+  });
+
+  it('the dropped generation is let go only after the folder fsync that publishes the new one', () => {
+    const dir = tempDir();
+    const store = fileStore(dir);
+    const parts = () => packCheckpoint(meta, encodeState(envelopeOf(1)), 'none');
+    store.write('hot', parts(), 2);
+    store.write('hot', parts(), 2);
+    // Observed, not faked: the store writes through node:fs itself, as in production.
+    const events: string[] = [];
+    const folders = new Set<number>();
+    const generations = new Set<number>();
+    const { openSync, fsyncSync, close } = nodeFs;
+    const spies = [
+      vi.spyOn(nodeFs, 'openSync').mockImplementation((...args: Parameters<typeof openSync>) => {
+        const fd = openSync(...args);
+        if (args[0] === dir) folders.add(fd);
+        else if (/\.ckpt(\.1)?$/.test(String(args[0]))) generations.add(fd);
+        return fd;
+      }),
+      vi.spyOn(nodeFs, 'fsyncSync').mockImplementation((fd) => {
+        if (folders.has(fd as number)) events.push('fsync folder');
+        return fsyncSync(fd);
+      }),
+      vi.spyOn(nodeFs, 'close').mockImplementation(((fd: number, callback: () => void) => {
+        if (generations.has(fd)) events.push('let go of a generation');
+        return close(fd, callback);
+      }) as typeof close),
+    ];
+    try {
+      store.write('hot', parts(), 2);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expect(events).toEqual(['fsync folder', 'let go of a generation', 'let go of a generation']);
+    expect(store.generations('hot').map((g) => g.index)).toEqual([0, 1]);
   });
 
   it('a durable save() and a sync() write files that restore to the saved state', async () => {
@@ -178,6 +217,48 @@ describe('staging buffer prepared before the first sync() (#17.2)', () => {
     const before = Buffer.from(bytes);
     touchPages(buffer);
     expect(Buffer.from(bytes).equals(before)).toBe(true);
+  });
+
+  it('touching a range of pages keeps every byte in the buffer', () => {
+    const buffer = new SharedArrayBuffer(5 * 4096 + 12);
+    const bytes = new Uint8Array(buffer);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 13) & 0xff;
+    const before = Buffer.from(bytes);
+    touchPages(buffer, 4096, 3 * 4096);
+    touchPages(buffer, 4 * 4096, buffer.byteLength + 4096);
+    expect(Buffer.from(bytes).equals(before)).toBe(true);
+  });
+
+  it('the prefault steps through the buffer, and holds while a save runs on the main thread (#17.1)', () => {
+    let saving: Int32Array | undefined;
+    const background = {
+      alive: true,
+      prefault: (_: SharedArrayBuffer, s: Int32Array) => (saving = s),
+    };
+    const writer = new BackgroundWriter(
+      background as never,
+      {} as never,
+      new Int32Array(new SharedArrayBuffer(4)),
+      'hot',
+      () => {},
+    );
+    try {
+      writer.prepare(2.5 * TOUCH_STEP);
+      expect(saving).toBeInstanceOf(Int32Array);
+      const buffer = new SharedArrayBuffer(2.5 * TOUCH_STEP);
+      const release = writer.holdPrefault();
+      const second = writer.holdPrefault();
+      expect(prefaultStep(buffer, saving!, 0)).toBe(0); // held: nothing touched
+      release();
+      expect(prefaultStep(buffer, saving!, 0)).toBe(0); // still held by the second
+      second();
+      expect(prefaultStep(buffer, saving!, 0)).toBe(TOUCH_STEP);
+      expect(prefaultStep(buffer, saving!, TOUCH_STEP)).toBe(2 * TOUCH_STEP);
+      expect(prefaultStep(buffer, saving!, 2 * TOUCH_STEP)).toBe(2.5 * TOUCH_STEP);
+      expect(prefaultStep(buffer, saving!, 2.5 * TOUCH_STEP)).toBe(2.5 * TOUCH_STEP); // done
+    } finally {
+      writer.close();
+    }
   });
 
   it('a snapshot staged into a prepared buffer reads back as one staged into a new buffer', () => {

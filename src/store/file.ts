@@ -202,16 +202,21 @@ function createFileStore(
     }
   }
 
-  // Publishes `temp` as the latest generation. The previous latest is kept through a hard
-  // link taken before the rename, and older generations shift only once the new file is in
-  // place: a failed rename leaves every generation as it was. Where hard links are not
-  // supported, the previous latest is renamed to `.1` first (a crash in between leaves `.1`).
+  // Publishes `temp` as the latest generation and makes that durable (folder fsync). The
+  // previous latest is kept through a hard link taken before the rename, and older
+  // generations shift only once the new file is in place: a failed rename leaves every
+  // generation as it was. Where hard links are not supported, the previous latest is renamed
+  // to `.1` first (a crash in between leaves `.1`).
   function publish(name: string, file: string, temp: string, keep: number): void {
     const existing = generations(name);
     const held = holdGenerations(existing);
     try {
       shiftGenerations(existing, file, temp, keep);
+      syncDir();
     } finally {
+      // #17.1: after the folder's fsync, so the dropped generation's blocks are freed (and,
+      // on a file system mounted with `discard`, trimmed) in a later journal commit than the
+      // one this save waits for.
       releaseLater(held);
     }
   }
@@ -378,7 +383,6 @@ function createFileStore(
         // Last moment before the new file becomes visible: is this folder still ours?
         checkLock(name);
         publish(name, file, temp, keep);
-        syncDir();
       } catch (err) {
         if (fd !== undefined) ignoreErrors(() => fs.closeSync(fd!));
         ignoreErrors(() => fs.unlinkSync(temp));

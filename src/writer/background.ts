@@ -191,9 +191,9 @@ export class Background {
     return true;
   }
 
-  /** Has the thread fault in the pages of a new staging buffer (#17.2). */
-  prefault(data: SharedArrayBuffer): void {
-    this.#post({ type: 'prefault', data });
+  /** Has the thread fault in the pages of a new staging buffer (#17.2), not during saves. */
+  prefault(data: SharedArrayBuffer, saving: Int32Array): void {
+    this.#post({ type: 'prefault', data, saving });
   }
 
   /** Hands a staged snapshot to the thread. */

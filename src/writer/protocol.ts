@@ -118,8 +118,11 @@ export type ToBackground =
   | { type: 'arm'; id: number; flag: Int32Array; delay: number }
   | { type: 'disarm'; id: number }
   | { type: 'signals'; on: boolean }
-  /** Touches every page of a new staging buffer, so the first sync() does not fault them in (#17.2). */
-  | { type: 'prefault'; data: SharedArrayBuffer }
+  /**
+   * Touches every page of a new staging buffer, so the first sync() does not fault them in
+   * (#17.2), pausing while `saving[0]` is above 0 (a save running on the main thread, #17.1).
+   */
+  | { type: 'prefault'; data: SharedArrayBuffer; saving: Int32Array }
   | {
       type: 'write';
       status: Int32Array;

@@ -29,7 +29,7 @@ import {
   type StoreTarget,
   type ToBackground,
 } from './protocol.js';
-import { readStaged, touchPages } from './staging.js';
+import { prefaultStep, readStaged } from './staging.js';
 
 const { control, signals: signalShare, calls, callsDone } = workerData as BackgroundData;
 const port = parentPort!;
@@ -59,6 +59,15 @@ process.on('uncaughtException', fatal);
 setInterval(() => Atomics.add(control, Control.HEARTBEAT, 1), HEARTBEAT_MS).unref();
 process.on('unhandledRejection', fatal);
 
+// Step by step, held off while the main thread saves (#17.1); between steps the thread
+// serves its messages (writes, calls of shared stores, signals).
+function prefault(data: SharedArrayBuffer, saving: Int32Array, from = 0): void {
+  if (from >= data.byteLength) return;
+  const next = prefaultStep(data, saving, from);
+  if (next === from) setTimeout(() => prefault(data, saving, from), 5);
+  else setImmediate(() => prefault(data, saving, next));
+}
+
 function raise(flag: Int32Array): void {
   Atomics.store(flag, 0, 1);
 }
@@ -85,7 +94,7 @@ port.on('message', (message: ToBackground) => {
       else signals.stop();
       break;
     case 'prefault':
-      touchPages(message.data);
+      prefault(message.data, message.saving);
       break;
     case 'write':
       // One write at a time per store, in order: a later snapshot lands after an earlier one.

@@ -68,6 +68,8 @@ export class BackgroundWriter {
   readonly #target: StoreTarget;
   readonly #due: Int32Array;
   readonly #removeExitHook: () => void;
+  /** Above 0 while a save runs on the calling thread: the prefault waits (#17.1). */
+  readonly #saving = new Int32Array(new SharedArrayBuffer(4));
 
   /** `log` is the checkpoint's: a save that fails at exit is said there (#16.5). */
   constructor(
@@ -93,7 +95,17 @@ export class BackgroundWriter {
   prepare(bytes: number): void {
     if (this.#buffers[0] !== undefined || bytes < PREPARE_MIN_BYTES) return;
     this.#buffers[0] = new SharedArrayBuffer(stagingBytesFor(bytes));
-    this.#tracker.background.prefault(this.#buffers[0]);
+    this.#tracker.background.prefault(this.#buffers[0], this.#saving);
+  }
+
+  /**
+   * Holds off the background thread's prefault while a save runs on this thread; returns
+   * the function that lets it go on (#17.1).
+   */
+  holdPrefault(): () => void {
+    const saving = this.#saving;
+    Atomics.add(saving, 0, 1);
+    return () => Atomics.sub(saving, 0, 1);
   }
 
   /** Stages `encoded` and queues it; returns its sequence number. */
