@@ -178,7 +178,8 @@ class Staging {
   prepare(bytes: number): void {
     if (this.#buffer !== undefined || bytes < PREPARE_MIN_BYTES) return;
     this.#buffer = new SharedArrayBuffer(bytes + (bytes >> 4));
-    Background.get().prefault(this.#buffer);
+    // Never held off: these saves run in the background thread, between its prefault steps.
+    Background.get().prefault(this.#buffer, new Int32Array(new SharedArrayBuffer(4)));
   }
 
   /** Runs `send` with `parts` concatenated in the buffer (grown when too small). */
