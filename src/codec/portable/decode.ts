@@ -112,6 +112,21 @@ function readInts(
   return pos;
 }
 
+/** Reads `n` float64s from `pos` into `out`; returns the position after them. */
+function readFloats(
+  data: DataView,
+  pos: number,
+  n: number,
+  out: number[],
+  assign: boolean,
+): number {
+  for (let i = 0; i < n; i++, pos += 8) {
+    if (assign) out[i] = data.getFloat64(pos, true);
+    else define(out, String(i), data.getFloat64(pos, true));
+  }
+  return pos;
+}
+
 /**
  * An array of `n` slots to fill in order. Allocated at its full size at once: growing a
  * large array step by step costs more than filling it (here 8.9 against 3.5 ms for 100k
@@ -335,10 +350,7 @@ export function decodePortable(bytes: Uint8Array, segments: readonly ArrayBuffer
         const n = count(8);
         const arr = sized<number>(n, assign);
         objects.push(arr);
-        for (let i = 0; i < n; i++, pos += 8) {
-          if (assign) arr[i] = data.getFloat64(pos, true);
-          else define(arr, String(i), data.getFloat64(pos, true));
-        }
+        pos = readFloats(data, pos, n, arr, assign);
         return arr;
       }
       case Tag.object:

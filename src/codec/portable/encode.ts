@@ -371,21 +371,12 @@ class Encoder {
     const start = this.pos;
     this.byte(Tag.intArray);
     this.varint(length);
-    const buf = this.buf;
-    let pos = this.pos;
-    for (const n of arr) {
-      if ((n | 0) !== n || (n === 0 && 1 / n < 0)) {
-        this.pos = start;
-        return typeof n === 'number' ? Packed.notInt : Packed.notNumber;
-      }
-      let u = ((n << 1) ^ (n >> 31)) >>> 0;
-      while (u > 0x7f) {
-        buf[pos++] = (u & 0x7f) | 0x80;
-        u >>>= 7;
-      }
-      buf[pos++] = u;
+    const end = packInts(this.buf, this.pos, arr);
+    if (end < 0) {
+      this.pos = start;
+      return end === NOT_NUMBER ? Packed.notNumber : Packed.notInt;
     }
-    this.pos = pos;
+    this.pos = end;
     return Packed.written;
   }
 
@@ -396,17 +387,12 @@ class Encoder {
     const start = this.pos;
     this.byte(Tag.numberArray);
     this.varint(length);
-    const view = this.view;
-    let pos = this.pos;
-    for (const n of arr) {
-      if (typeof n !== 'number') {
-        this.pos = start;
-        return Packed.notNumber;
-      }
-      view.setFloat64(pos, n, true);
-      pos += 8;
+    const end = packFloats(this.view, this.pos, arr);
+    if (end < 0) {
+      this.pos = start;
+      return Packed.notNumber;
     }
-    this.pos = pos;
+    this.pos = end;
     return Packed.written;
   }
 
@@ -578,6 +564,37 @@ class Encoder {
     this.view.setUint32(this.pos + 4, Math.floor(tableAt / 2 ** 32), true);
     this.pos += 8;
   }
+}
+
+// The packing loops are functions of their own whose exit touches no property: V8 compiles
+// such a loop while it runs (on-stack replacement), and a property first reached after the
+// loop would throw that code away at once, for every one of the first saves (#13.2).
+const NOT_INT = -1;
+const NOT_NUMBER = -2;
+
+/** Writes the zigzag varints of `arr`'s items from `pos`; the end, or NOT_INT / NOT_NUMBER. */
+function packInts(buf: Uint8Array, pos: number, arr: readonly number[]): number {
+  for (const n of arr) {
+    if ((n | 0) !== n || (n === 0 && 1 / n < 0))
+      return typeof n === 'number' ? NOT_INT : NOT_NUMBER;
+    let u = ((n << 1) ^ (n >> 31)) >>> 0;
+    while (u > 0x7f) {
+      buf[pos++] = (u & 0x7f) | 0x80;
+      u >>>= 7;
+    }
+    buf[pos++] = u;
+  }
+  return pos;
+}
+
+/** Writes `arr`'s items as float64s from `pos`; the end, or NOT_NUMBER. */
+function packFloats(view: DataView, pos: number, arr: readonly number[]): number {
+  for (const n of arr) {
+    if (typeof n !== 'number') return NOT_NUMBER;
+    view.setFloat64(pos, n, true);
+    pos += 8;
+  }
+  return pos;
 }
 
 /** How a packed write of an array ended. */
