@@ -27,7 +27,8 @@ export type StepRecord =
 
 /** One record, framed and checksummed, ready to append. */
 export function encodeRecord(record: StepRecord): Buffer {
-  const { structure, segments } = encodeState({ r: record });
+  // A small first buffer: one record per step, and the state's size hint is megabytes.
+  const { structure, segments } = encodeState({ r: record }, 512);
   // payload: u32 count of out-of-band segments, u32 structure length, structure, then each
   // segment as u32 length + bytes.
   let payloadLength = 8 + structure.byteLength;

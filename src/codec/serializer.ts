@@ -27,8 +27,8 @@ export interface EncodedState {
  * `tracked`…). Throws SerializationError naming the path of the first value that cannot
  * be stored; nothing is written in that case.
  */
-export function encodeState(envelope: Record<string, unknown>): EncodedState {
-  return encodePortable(envelope);
+export function encodeState(envelope: Record<string, unknown>, capacity?: number): EncodedState {
+  return encodePortable(envelope, capacity);
 }
 
 /** Whether `structure` is a v2 state (else a v1 one, written by node:v8). */

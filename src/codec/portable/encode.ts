@@ -96,8 +96,13 @@ function hasEnumerableKeys(obj: object): boolean {
 }
 
 class Encoder {
-  buf = new Uint8Array(sizeHint);
-  view = new DataView(this.buf.buffer);
+  buf: Uint8Array;
+  view: DataView;
+
+  constructor(capacity: number) {
+    this.buf = new Uint8Array(capacity);
+    this.view = new DataView(this.buf.buffer);
+  }
   pos = 0;
   /** Object ids of this encoding are `base + n`: lower ones in `identities` are stale. */
   readonly base = epoch;
@@ -665,8 +670,13 @@ export interface PortableState {
  * `tracked`…). Throws SerializationError naming the path of the first value that cannot
  * be stored.
  */
-export function encodePortable(envelope: Record<string, unknown>): PortableState {
-  const encoder = new Encoder();
+export function encodePortable(
+  envelope: Record<string, unknown>,
+  capacity?: number,
+): PortableState {
+  // A caller with small values (the journal: a record per step) says how small; without it
+  // the buffer starts at the last state's size, so state saves rarely grow it.
+  const encoder = new Encoder(capacity ?? sizeHint);
   for (const b of STATE_MAGIC) encoder.byte(b);
   try {
     encoder.value(envelope);
@@ -688,7 +698,9 @@ export function encodePortable(envelope: Record<string, unknown>): PortableState
   retireIds(encoder.objectCount);
   const segments: Uint8Array[] = [];
   encoder.finish(segments);
-  sizeHint = Math.max(64 * 1024, Math.min(encoder.pos + (encoder.pos >>> 4), 2 ** 30));
+  if (capacity === undefined) {
+    sizeHint = Math.max(64 * 1024, Math.min(encoder.pos + (encoder.pos >>> 4), 2 ** 30));
+  }
   const { buf, pos } = encoder;
   return { structure: Buffer.from(buf.buffer, buf.byteOffset, pos), segments };
 }
