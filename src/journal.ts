@@ -8,7 +8,7 @@
  * dropped with everything after it; records before it are intact.
  */
 import { crc32 } from './codec/checksum.js';
-import { decodeState, encodeState } from './codec/serializer.js';
+import { assignmentIsSafe, decodeState, encodeState } from './codec/serializer.js';
 
 export const JOURNAL_MAGIC = Buffer.from('RSJRNL1\n', 'latin1');
 const RECORD_HEAD = 8;
@@ -67,6 +67,8 @@ export function parseJournal(bytes: Uint8Array): ParsedJournal {
     return { records, dropped: 'not a journal (bad magic)' };
   }
   let at = JOURNAL_MAGIC.byteLength;
+  // Asked once: no code runs between the records' decodes that could add a setter.
+  const assignSafe = assignmentIsSafe();
   while (at < buf.byteLength) {
     const problem = recordProblem(buf, at);
     if (problem !== undefined) {
@@ -74,7 +76,8 @@ export function parseJournal(bytes: Uint8Array): ParsedJournal {
     }
     const length = buf.readUInt32LE(at);
     try {
-      records.push(decodePayload(buf.subarray(at + RECORD_HEAD, at + RECORD_HEAD + length)));
+      const payload = buf.subarray(at + RECORD_HEAD, at + RECORD_HEAD + length);
+      records.push(decodePayload(payload, assignSafe));
     } catch (err) {
       // Intact bytes that do not decode: written by something else; stop here as well.
       const why = `a record that does not decode (${(err as Error).message}) at byte ${at}`;
@@ -94,7 +97,7 @@ function recordProblem(buf: Buffer, at: number): string | undefined {
   return undefined;
 }
 
-function decodePayload(payload: Buffer): StepRecord {
+function decodePayload(payload: Buffer, assignSafe: boolean): StepRecord {
   const count = payload.readUInt32LE(0);
   const structureLength = payload.readUInt32LE(4);
   let at = 8 + structureLength;
@@ -109,7 +112,7 @@ function decodePayload(payload: Buffer): StepRecord {
     at += length;
   }
   if (at !== payload.byteLength) throw new Error('record length does not match its contents');
-  const record = (decodeState(structure, segments) as { r?: StepRecord }).r;
+  const record = (decodeState(structure, segments, assignSafe) as { r?: StepRecord }).r;
   if (typeof record?.key !== 'string' || typeof record.ok !== 'boolean') {
     throw new Error('not a step record');
   }

@@ -9,6 +9,7 @@ import { encodePortable } from './portable/encode.js';
 import { STATE_MAGIC } from './portable/tags.js';
 import { decodeV8State } from './v8-state.js';
 
+export { assignmentIsSafe } from './portable/decode.js';
 export { formatPath, isStackOverflow } from './portable/encode.js';
 
 /** One encoded state: the structure and the out-of-band segments it refers to. */
@@ -43,8 +44,9 @@ export function isPortableState(structure: Uint8Array): boolean {
 export function decodeState(
   structure: Uint8Array,
   segments: readonly ArrayBuffer[],
+  assignSafe?: boolean,
 ): Record<string, unknown> {
   if (isPortableState(structure))
-    return decodePortable(structure, segments) as Record<string, unknown>;
+    return decodePortable(structure, segments, assignSafe) as Record<string, unknown>;
   return decodeV8State(structure, segments);
 }
