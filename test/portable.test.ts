@@ -72,6 +72,29 @@ describe('format 2 round trips', () => {
     expect(back.y).not.toBe(back.x);
   });
 
+  test('an encoding started by a getter during another one leaves both right (#13.2 ids)', () => {
+    const a = { name: 'a' };
+    const b = { name: 'b' };
+    const shared = { name: 'shared' };
+    let inner: ReturnType<typeof encodeState> | undefined;
+    const state = {
+      a,
+      b,
+      // A getter runs while its object is stored: here it saves something else meanwhile.
+      get lazy() {
+        inner = encodeState({ value: [b, shared, a] });
+        return shared;
+      },
+      again: shared,
+    };
+    const outer = encodeState({ value: state });
+    const back = decodeState(outer.structure, []).value as Record<string, { name: string }>;
+    expect([back.a!.name, back.b!.name, back.lazy!.name]).toEqual(['a', 'b', 'shared']);
+    expect(back.again).toBe(back.lazy);
+    const innerBack = decodeState(inner!.structure, []).value as { name: string }[];
+    expect(innerBack.map((o) => o.name)).toEqual(['b', 'shared', 'a']);
+  });
+
   test('strings keep every UTF-16 code unit, lone surrogates included', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {
@@ -109,6 +132,28 @@ describe('format 2 round trips', () => {
     const holey = [1, 2, , 4, 5];
     expect(roundTrip(holey)).toStrictEqual(holey);
     expect(roundTrip([1, 2, 3, '4', 5])).toStrictEqual([1, 2, 3, '4', 5]);
+  });
+
+  test('a sparse array whose first item is a number keeps its holes, nothing allocated for its length', () => {
+    // The packed forms reserve room by the length: a length of 2^32 - 1 is 20 GB of room.
+    for (const first of [7, 0.5]) {
+      const sparse: unknown[] = [first];
+      sparse[2 ** 32 - 2] = 'last';
+      const back = roundTrip(sparse) as unknown[];
+      expect(back.length).toBe(2 ** 32 - 1);
+      expect(Object.keys(back)).toEqual(['0', String(2 ** 32 - 2)]);
+      expect([back[0], back[2 ** 32 - 2]]).toEqual([first, 'last']);
+    }
+    // Long dense ones still come back whole: past the first room reserved, an int past it.
+    const ints = Array.from({ length: 2 ** 21 + 5 }, (_, i) => i - 2 ** 20);
+    const numbers = ints.map((n) => n + 0.5);
+    const mixed = [...ints];
+    mixed[2 ** 21] = 0.25;
+    const lists = roundTrip({ ints, numbers, mixed }) as Record<string, number[]>;
+    for (const [name, list] of Object.entries({ ints, numbers, mixed })) {
+      expect(lists[name]!.length).toBe(list.length);
+      expect(lists[name]!.every((n, i) => n === list[i])).toBe(true);
+    }
   });
 
   test('a packed integer beyond 32 bits is refused, not wrapped', () => {
