@@ -156,6 +156,47 @@ describe('format 2 round trips', () => {
     }
   });
 
+  test('an array a getter of its items grows or shrinks is stored as long as it was when reached', () => {
+    // A getter on an index runs while the array is read: the bytes must still agree with
+    // the length written first (else the save succeeds and the restore finds it corrupt).
+    const grown = (items: unknown[]) => {
+      const arr = [...items];
+      Object.defineProperty(arr, 1, {
+        get: () => (arr.length < 9 ? arr.push(8, 9, 10) && 2 : 2),
+        enumerable: true,
+      });
+      return arr;
+    };
+    const shrunk = (items: unknown[]) => {
+      const arr = [...items];
+      Object.defineProperty(arr, 1, {
+        get: () => {
+          arr.length = 3;
+          return 2;
+        },
+        enumerable: true,
+        configurable: true,
+      });
+      return arr;
+    };
+    for (const items of [
+      [1, 2, 3, 4, 5, 6],
+      [0.5, 2, 3, 4, 5, 6],
+      ['a', 2, 3, 4, 5, 6],
+    ]) {
+      const back = roundTrip({ grown: grown(items), shrunk: shrunk(items), tail: 'end' }) as {
+        grown: unknown[];
+        shrunk: unknown[];
+        tail: string;
+      };
+      expect(back.tail).toBe('end');
+      expect(back.grown).toEqual([items[0], 2, 3, 4, 5, 6]);
+      expect(back.shrunk.length).toBe(6);
+      expect(Object.keys(back.shrunk)).toEqual(['0', '1', '2']);
+      expect(back.shrunk.slice(0, 3)).toEqual([items[0], 2, 3]);
+    }
+  });
+
   test('a packed integer beyond 32 bits is refused, not wrapped', () => {
     // magic, intArray of 1 item: the varint 2^32 (five bytes, the last over 0x0F).
     const bytes = Buffer.from([0x52, 0x53, 0x02, 0x00, 0x1b, 0x01, 0x80, 0x80, 0x80, 0x80, 0x10]);

@@ -351,21 +351,31 @@ class Encoder {
     // Written packed in one pass, which gives up (and rewinds) at the first item that does
     // not fit: a separate check of every item first cost as much as the writing (#13.2).
     if (length >= PACKED_MIN_LENGTH && typeof firstItem(arr) === 'number') {
-      const stop = this.intArray(arr as number[]);
-      if (stop === Packed.written) return;
-      if (stop === Packed.notInt && this.numberArray(arr as number[]) === Packed.written) return;
+      const start = this.pos;
+      let stop = this.intArray(arr as number[]);
+      if (stop === Packed.notInt) stop = this.numberArray(arr as number[]);
+      // A getter on an index may have shortened it while read: then item by item.
+      if (stop === Packed.written && arr.length >= length) return;
+      this.pos = start;
     }
     this.byte(Tag.array);
     this.varint(length);
     let i = 0;
     try {
       for (const item of arr) {
-        if (item === undefined && !(i in arr)) return this.sparseTail(arr, i);
+        // A getter on an index may add items while it is read: `length` slots were announced.
+        if (i === length) return;
+        if (item === undefined && !(i in arr)) return this.sparseTail(arr, i, length);
         this.value(item);
         i++;
       }
     } catch (err) {
       throw through(err, i);
+    }
+    // ...or remove some: the slots left are holes.
+    if (i < length) {
+      this.byte(Tag.holes);
+      this.varint(length - i);
     }
   }
 
@@ -405,13 +415,13 @@ class Encoder {
   }
 
   /** From the first hole on: runs of holes, and only the indices that exist. */
-  sparseTail(arr: unknown[], from: number): void {
+  sparseTail(arr: unknown[], from: number, length: number): void {
     let next = from;
     let index = from;
     try {
       for (const key of Object.keys(arr)) {
         index = Number(key);
-        if (!(index >= from && String(index) === key && index < 2 ** 32 - 1)) continue;
+        if (!(index >= from && String(index) === key && index < length)) continue;
         if (index > next) {
           this.byte(Tag.holes);
           this.varint(index - next);
@@ -422,9 +432,9 @@ class Encoder {
     } catch (err) {
       throw through(err, index);
     }
-    if (arr.length > next) {
+    if (length > next) {
       this.byte(Tag.holes);
-      this.varint(arr.length - next);
+      this.varint(length - next);
     }
   }
 
