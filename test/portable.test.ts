@@ -3,6 +3,7 @@
  * structured clone would bring it back; whatever the bytes, decoding fails cleanly
  * (FormatError), runs no code, touches no prototype and keeps to its own stack.
  */
+import { getHeapStatistics } from 'node:v8';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { decodePortable, FormatError } from '../dist/codec/portable/decode.js';
@@ -347,6 +348,28 @@ describe('format 2 decoding of damaged bytes', () => {
       check(sample.subarray(0, at), `cut at ${at}`);
     }
     expect(others).toEqual([]);
+  });
+
+  test('arrays nested in arrays cannot claim the bytes left over and over (memory bounded by the file)', () => {
+    // 10,000 arrays, each inside the last, each of length 15,000 (the bytes left, about),
+    // each holding its child, 14,998 holes and undefined: a valid 70 kB state. Room for
+    // every array's length at once would be 8,000 x 15,000 slots, about 1 GB.
+    const levels = 10_000;
+    const open = [0x0b, 0x98, 0x75]; // array, varint 15,000
+    const close = [0x0c, 0x96, 0x75, 0x00]; // holes, varint 14,998; undefined
+    const body = [0x52, 0x53, 0x02, 0x00];
+    for (let i = 0; i < levels; i++) body.push(...open);
+    body.push(0x00);
+    for (let i = 0; i < levels; i++) body.push(...close);
+    const footer = Buffer.alloc(8);
+    footer.writeUInt32LE(body.length, 0);
+    const bytes = Buffer.concat([Buffer.from(body), Buffer.from([0x00]), footer]);
+    const before = getHeapStatistics().used_heap_size;
+    let root = decodePortable(bytes, []) as unknown[];
+    const grown = getHeapStatistics().used_heap_size - before;
+    for (let i = 1; i < levels; i++) root = root[0] as unknown[];
+    expect([root.length, Object.keys(root)]).toEqual([15_000, ['0', '14999']]);
+    expect(grown).toBeLessThan(100 * 2 ** 20);
   });
 
   test('a count larger than the bytes left is refused before anything is allocated', () => {
