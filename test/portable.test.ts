@@ -3,6 +3,7 @@
  * structured clone would bring it back; whatever the bytes, decoding fails cleanly
  * (FormatError), runs no code, touches no prototype and keeps to its own stack.
  */
+import { getHeapStatistics } from 'node:v8';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { decodePortable, FormatError } from '../dist/codec/portable/decode.js';
@@ -72,6 +73,29 @@ describe('format 2 round trips', () => {
     expect(back.y).not.toBe(back.x);
   });
 
+  test('an encoding started by a getter during another one leaves both right (#13.2 ids)', () => {
+    const a = { name: 'a' };
+    const b = { name: 'b' };
+    const shared = { name: 'shared' };
+    let inner: ReturnType<typeof encodeState> | undefined;
+    const state = {
+      a,
+      b,
+      // A getter runs while its object is stored: here it saves something else meanwhile.
+      get lazy() {
+        inner = encodeState({ value: [b, shared, a] });
+        return shared;
+      },
+      again: shared,
+    };
+    const outer = encodeState({ value: state });
+    const back = decodeState(outer.structure, []).value as Record<string, { name: string }>;
+    expect([back.a!.name, back.b!.name, back.lazy!.name]).toEqual(['a', 'b', 'shared']);
+    expect(back.again).toBe(back.lazy);
+    const innerBack = decodeState(inner!.structure, []).value as { name: string }[];
+    expect(innerBack.map((o) => o.name)).toEqual(['b', 'shared', 'a']);
+  });
+
   test('strings keep every UTF-16 code unit, lone surrogates included', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {
@@ -109,6 +133,69 @@ describe('format 2 round trips', () => {
     const holey = [1, 2, , 4, 5];
     expect(roundTrip(holey)).toStrictEqual(holey);
     expect(roundTrip([1, 2, 3, '4', 5])).toStrictEqual([1, 2, 3, '4', 5]);
+  });
+
+  test('a sparse array whose first item is a number keeps its holes, nothing allocated for its length', () => {
+    // The packed forms reserve room by the length: a length of 2^32 - 1 is 20 GB of room.
+    for (const first of [7, 0.5]) {
+      const sparse: unknown[] = [first];
+      sparse[2 ** 32 - 2] = 'last';
+      const back = roundTrip(sparse) as unknown[];
+      expect(back.length).toBe(2 ** 32 - 1);
+      expect(Object.keys(back)).toEqual(['0', String(2 ** 32 - 2)]);
+      expect([back[0], back[2 ** 32 - 2]]).toEqual([first, 'last']);
+    }
+    // Long dense ones still come back whole: past the first room reserved, an int past it.
+    const ints = Array.from({ length: 2 ** 21 + 5 }, (_, i) => i - 2 ** 20);
+    const numbers = ints.map((n) => n + 0.5);
+    const mixed = [...ints];
+    mixed[2 ** 21] = 0.25;
+    const lists = roundTrip({ ints, numbers, mixed }) as Record<string, number[]>;
+    for (const [name, list] of Object.entries({ ints, numbers, mixed })) {
+      expect(lists[name]!.length).toBe(list.length);
+      expect(lists[name]!.every((n, i) => n === list[i])).toBe(true);
+    }
+  });
+
+  test('an array a getter of its items grows or shrinks is stored as long as it was when reached', () => {
+    // A getter on an index runs while the array is read: the bytes must still agree with
+    // the length written first (else the save succeeds and the restore finds it corrupt).
+    const grown = (items: unknown[]) => {
+      const arr = [...items];
+      Object.defineProperty(arr, 1, {
+        get: () => (arr.length < 9 ? arr.push(8, 9, 10) && 2 : 2),
+        enumerable: true,
+      });
+      return arr;
+    };
+    const shrunk = (items: unknown[]) => {
+      const arr = [...items];
+      Object.defineProperty(arr, 1, {
+        get: () => {
+          arr.length = 3;
+          return 2;
+        },
+        enumerable: true,
+        configurable: true,
+      });
+      return arr;
+    };
+    for (const items of [
+      [1, 2, 3, 4, 5, 6],
+      [0.5, 2, 3, 4, 5, 6],
+      ['a', 2, 3, 4, 5, 6],
+    ]) {
+      const back = roundTrip({ grown: grown(items), shrunk: shrunk(items), tail: 'end' }) as {
+        grown: unknown[];
+        shrunk: unknown[];
+        tail: string;
+      };
+      expect(back.tail).toBe('end');
+      expect(back.grown).toEqual([items[0], 2, 3, 4, 5, 6]);
+      expect(back.shrunk.length).toBe(6);
+      expect(Object.keys(back.shrunk)).toEqual(['0', '1', '2']);
+      expect(back.shrunk.slice(0, 3)).toEqual([items[0], 2, 3]);
+    }
   });
 
   test('a packed integer beyond 32 bits is refused, not wrapped', () => {
@@ -261,6 +348,28 @@ describe('format 2 decoding of damaged bytes', () => {
       check(sample.subarray(0, at), `cut at ${at}`);
     }
     expect(others).toEqual([]);
+  });
+
+  test('arrays nested in arrays cannot claim the bytes left over and over (memory bounded by the file)', () => {
+    // 10,000 arrays, each inside the last, each of length 15,000 (the bytes left, about),
+    // each holding its child, 14,998 holes and undefined: a valid 70 kB state. Room for
+    // every array's length at once would be 8,000 x 15,000 slots, about 1 GB.
+    const levels = 10_000;
+    const open = [0x0b, 0x98, 0x75]; // array, varint 15,000
+    const close = [0x0c, 0x96, 0x75, 0x00]; // holes, varint 14,998; undefined
+    const body = [0x52, 0x53, 0x02, 0x00];
+    for (let i = 0; i < levels; i++) body.push(...open);
+    body.push(0x00);
+    for (let i = 0; i < levels; i++) body.push(...close);
+    const footer = Buffer.alloc(8);
+    footer.writeUInt32LE(body.length, 0);
+    const bytes = Buffer.concat([Buffer.from(body), Buffer.from([0x00]), footer]);
+    const before = getHeapStatistics().used_heap_size;
+    let root = decodePortable(bytes, []) as unknown[];
+    const grown = getHeapStatistics().used_heap_size - before;
+    for (let i = 1; i < levels; i++) root = root[0] as unknown[];
+    expect([root.length, Object.keys(root)]).toEqual([15_000, ['0', '14999']]);
+    expect(grown).toBeLessThan(100 * 2 ** 20);
   });
 
   test('a count larger than the bytes left is refused before anything is allocated', () => {

@@ -291,6 +291,9 @@ export function decodePortable(
   const counters: number[] = assign ? [] : safeList(); // arrays: next index; maps: 0 awaiting a key, 1 a value
   const lengths: number[] = assign ? [] : safeList();
   const pending: unknown[] = assign ? [] : safeList(); // maps: the key read
+  // Slots allocated ahead for arrays still to be filled, all arrays together, are at most the
+  // bytes of the structure: nested arrays could each claim the bytes left (an input's square).
+  let room = end - pos;
 
   const key = (tag: number): string => {
     if (tag === Tag.keyRef) {
@@ -347,7 +350,9 @@ export function decodePortable(
         if (length > 2 ** 32 - 1) fail('array too long');
         // Each item takes a byte at least, unless runs of holes stand for many: a length the
         // bytes cannot hold is allocated as it is filled.
-        const arr: unknown[] = length <= end - pos ? sized(length, assign) : [];
+        const ahead = length <= end - pos && length <= room;
+        if (ahead) room -= length;
+        const arr: unknown[] = ahead ? sized(length, assign) : [];
         objects.push(arr);
         if (length > 0) push(Frame.array, arr, length);
         return arr;

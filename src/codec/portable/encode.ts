@@ -77,10 +77,16 @@ interface BufferUse {
  */
 let identities = new WeakMap<object, number>();
 let epoch = 0;
+/** An encoding is under way: one started meanwhile (by a getter) keeps ids of its own. */
+let encoding = false;
 
 /** Ends an encoding: its ids become stale; small integers stay small (V8 Smis). */
-function retireIds(used: number): void {
-  epoch += used;
+function retireIds(encoder: { nested: boolean; objectCount: number }): void {
+  // A getter of the state may run another encoding meanwhile (it saves something else):
+  // that one has ids of its own, so this one's must not be touched under it.
+  if (encoder.nested) return;
+  encoding = false;
+  epoch += encoder.objectCount;
   if (epoch > 2 ** 30) {
     identities = new WeakMap();
     epoch = 0;
@@ -104,8 +110,10 @@ class Encoder {
     this.view = new DataView(this.buf.buffer);
   }
   pos = 0;
-  /** Object ids of this encoding are `base + n`: lower ones in `identities` are stale. */
-  readonly base = epoch;
+  /** Object ids of this encoding are `base + n`: lower ones in `ids` are stale. */
+  readonly nested = encoding;
+  readonly ids = this.nested ? new WeakMap<object, number>() : identities;
+  readonly base = this.nested ? 0 : epoch;
   objectCount = 0;
   readonly keys = new Map<string, number>();
   readonly buffers = new Map<ArrayBufferLike, BufferUse>();
@@ -240,7 +248,7 @@ class Encoder {
 
   object(obj: object): void {
     const proto = Object.getPrototypeOf(obj) as object | null;
-    const id = identities.get(obj);
+    const id = this.ids.get(obj);
     if (id !== undefined && id >= this.base) {
       this.byte(Tag.ref);
       this.varint(id - this.base);
@@ -248,7 +256,7 @@ class Encoder {
     }
     // Every object has an identity, Dates and views included: one referenced twice comes
     // back as one object, as structured clone (and format 1) gives it.
-    identities.set(obj, this.base + this.objectCount++);
+    this.ids.set(obj, this.base + this.objectCount++);
     if (proto === Date.prototype) {
       this.byte(Tag.date);
       this.float((obj as Date).getTime());
@@ -348,21 +356,31 @@ class Encoder {
     // Written packed in one pass, which gives up (and rewinds) at the first item that does
     // not fit: a separate check of every item first cost as much as the writing (#13.2).
     if (length >= PACKED_MIN_LENGTH && typeof firstItem(arr) === 'number') {
-      const stop = this.intArray(arr as number[]);
-      if (stop === Packed.written) return;
-      if (stop === Packed.notInt && this.numberArray(arr as number[]) === Packed.written) return;
+      const start = this.pos;
+      let stop = this.intArray(arr as number[]);
+      if (stop === Packed.notInt) stop = this.numberArray(arr as number[]);
+      // A getter on an index may have shortened it while read: then item by item.
+      if (stop === Packed.written && arr.length >= length) return;
+      this.pos = start;
     }
     this.byte(Tag.array);
     this.varint(length);
     let i = 0;
     try {
       for (const item of arr) {
-        if (item === undefined && !(i in arr)) return this.sparseTail(arr, i);
+        // A getter on an index may add items while it is read: `length` slots were announced.
+        if (i === length) return;
+        if (item === undefined && !(i in arr)) return this.sparseTail(arr, i, length);
         this.value(item);
         i++;
       }
     } catch (err) {
       throw through(err, i);
+    }
+    // ...or remove some: the slots left are holes.
+    if (i < length) {
+      this.byte(Tag.holes);
+      this.varint(length - i);
     }
   }
 
@@ -372,43 +390,43 @@ class Encoder {
    */
   intArray(arr: readonly number[]): number {
     const length = arr.length;
-    if (this.pos + 11 + 5 * length > this.buf.byteLength) this.grow(11 + 5 * length);
     const start = this.pos;
-    this.byte(Tag.intArray);
-    this.varint(length);
-    const end = packInts(this.buf, this.pos, arr);
-    if (end < 0) {
+    for (let room = firstRoom(length); ; room = moreRoom(room, length)) {
+      if (start + 11 + 5 * room > this.buf.byteLength) this.grow(11 + 5 * room);
+      this.byte(Tag.intArray);
+      this.varint(length);
+      const end = packInts(this.buf, this.pos, arr, room);
       this.pos = start;
-      return end === NOT_NUMBER ? Packed.notNumber : Packed.notInt;
+      if (end === NO_ROOM && room < length) continue;
+      if (end >= 0) this.pos = end;
+      return end >= 0 ? Packed.written : end === NOT_INT ? Packed.notInt : Packed.notNumber;
     }
-    this.pos = end;
-    return Packed.written;
   }
 
   /** A dense array of numbers: float64s, no tag per item; gives up at a non-number. */
   numberArray(arr: readonly number[]): number {
     const length = arr.length;
-    if (this.pos + 11 + 8 * length > this.buf.byteLength) this.grow(11 + 8 * length);
     const start = this.pos;
-    this.byte(Tag.numberArray);
-    this.varint(length);
-    const end = packFloats(this.view, this.pos, arr);
-    if (end < 0) {
+    for (let room = firstRoom(length); ; room = moreRoom(room, length)) {
+      if (start + 11 + 8 * room > this.buf.byteLength) this.grow(11 + 8 * room);
+      this.byte(Tag.numberArray);
+      this.varint(length);
+      const end = packFloats(this.view, this.pos, arr, room);
       this.pos = start;
-      return Packed.notNumber;
+      if (end === NO_ROOM && room < length) continue;
+      if (end >= 0) this.pos = end;
+      return end >= 0 ? Packed.written : Packed.notNumber;
     }
-    this.pos = end;
-    return Packed.written;
   }
 
   /** From the first hole on: runs of holes, and only the indices that exist. */
-  sparseTail(arr: unknown[], from: number): void {
+  sparseTail(arr: unknown[], from: number, length: number): void {
     let next = from;
     let index = from;
     try {
       for (const key of Object.keys(arr)) {
         index = Number(key);
-        if (!(index >= from && String(index) === key && index < 2 ** 32 - 1)) continue;
+        if (!(index >= from && String(index) === key && index < length)) continue;
         if (index > next) {
           this.byte(Tag.holes);
           this.varint(index - next);
@@ -419,9 +437,9 @@ class Encoder {
     } catch (err) {
       throw through(err, index);
     }
-    if (arr.length > next) {
+    if (length > next) {
       this.byte(Tag.holes);
-      this.varint(arr.length - next);
+      this.varint(length - next);
     }
   }
 
@@ -574,12 +592,26 @@ class Encoder {
 // The packing loops are functions of their own whose exit touches no property: V8 compiles
 // such a loop while it runs (on-stack replacement), and a property first reached after the
 // loop would throw that code away at once, for every one of the first saves (#13.2).
+// NO_ROOM: more than `room` items; with `room` the length, the array grew while read.
 const NOT_INT = -1;
 const NOT_NUMBER = -2;
+const NO_ROOM = -3;
 
-/** Writes the zigzag varints of `arr`'s items from `pos`; the end, or NOT_INT / NOT_NUMBER. */
-function packInts(buf: Uint8Array, pos: number, arr: readonly number[]): number {
+/**
+ * Room first reserved for a packed array's items: its length says nothing of a sparse
+ * array's items (`a = [1]; a.length = 2 ** 32 - 1` would reserve 20 GB), so a long one
+ * gets room for a first part, doubled while its items keep coming.
+ */
+const firstRoom = (length: number): number => Math.min(length, 2 ** 20);
+const moreRoom = (room: number, length: number): number => Math.min(length, room * 2);
+
+/**
+ * Writes the zigzag varints of `arr`'s items from `pos`, `room` at most; the end, or
+ * NOT_INT / NOT_NUMBER / NO_ROOM.
+ */
+function packInts(buf: Uint8Array, pos: number, arr: readonly number[], room: number): number {
   for (const n of arr) {
+    if (room-- === 0) return NO_ROOM;
     if ((n | 0) !== n || (n === 0 && 1 / n < 0))
       return typeof n === 'number' ? NOT_INT : NOT_NUMBER;
     let u = ((n << 1) ^ (n >> 31)) >>> 0;
@@ -592,9 +624,10 @@ function packInts(buf: Uint8Array, pos: number, arr: readonly number[]): number 
   return pos;
 }
 
-/** Writes `arr`'s items as float64s from `pos`; the end, or NOT_NUMBER. */
-function packFloats(view: DataView, pos: number, arr: readonly number[]): number {
+/** Writes `arr`'s items as float64s from `pos`, `room` at most; the end, or NOT_NUMBER / NO_ROOM. */
+function packFloats(view: DataView, pos: number, arr: readonly number[], room: number): number {
   for (const n of arr) {
+    if (room-- === 0) return NO_ROOM;
     if (typeof n !== 'number') return NOT_NUMBER;
     view.setFloat64(pos, n, true);
     pos += 8;
@@ -678,10 +711,11 @@ export function encodePortable(
   // the buffer starts at the last state's size, so state saves rarely grow it.
   const encoder = new Encoder(capacity ?? sizeHint);
   for (const b of STATE_MAGIC) encoder.byte(b);
+  encoding = true;
   try {
     encoder.value(envelope);
   } catch (err) {
-    retireIds(encoder.objectCount);
+    retireIds(encoder);
     const failure =
       err instanceof PathFailure
         ? err
@@ -695,7 +729,7 @@ export function encodePortable(
     const path = formatPath(steps);
     throw new SerializationError(`Cannot store \`${path}\`: it is ${failure.what}`, path);
   }
-  retireIds(encoder.objectCount);
+  retireIds(encoder);
   const segments: Uint8Array[] = [];
   encoder.finish(segments);
   if (capacity === undefined) {
