@@ -372,6 +372,29 @@ describe('format 2 decoding of damaged bytes', () => {
     expect(grown).toBeLessThan(100 * 2 ** 20);
   });
 
+  test('trailing holes claim bounded memory: 10,000 nested arrays of 15,000 slots in 60 kB', () => {
+    // Each array holds its child, then 14,999 holes: 6 bytes a level. `arr.length = 15000`
+    // for each would make V8 allocate every slot: 1.2 GB for the whole; past 8M slots in
+    // all, the rest keep their holes sparse.
+    const levels = 10_000;
+    const open = [0x0b, 0x98, 0x75]; // array, varint 15,000
+    const close = [0x0c, 0x97, 0x75]; // holes, varint 14,999
+    const body = [0x52, 0x53, 0x02, 0x00];
+    for (let i = 0; i < levels; i++) body.push(...open);
+    body.push(0x00);
+    for (let i = 0; i < levels; i++) body.push(...close);
+    const footer = Buffer.alloc(8);
+    footer.writeUInt32LE(body.length, 0);
+    const bytes = Buffer.concat([Buffer.from(body), Buffer.from([0x00]), footer]);
+    const before = getHeapStatistics().used_heap_size;
+    let root = decodePortable(bytes, []) as unknown[];
+    const grown = getHeapStatistics().used_heap_size - before;
+    for (let i = 1; i < levels; i++) root = root[0] as unknown[];
+    expect([root.length, Object.keys(root)]).toEqual([15_000, ['0']]);
+    expect(root[0]).toBeUndefined();
+    expect(grown).toBeLessThan(100 * 2 ** 20);
+  });
+
   test('a count larger than the bytes left is refused before anything is allocated', () => {
     // A Map claiming 2^40 entries in a few bytes.
     const bytes = Buffer.from([
