@@ -7,6 +7,7 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -93,6 +94,23 @@ export function removeDir(dir) {
     closeSync(fd);
     rmSync(marker, { force: true });
   }
+}
+
+/** The physical limit of a durable save: `bytes` written by hand (temp, fsync, rename, fsync folder); ms. */
+export function rawDurableWrite(bytes) {
+  const dir = freshDir();
+  const t = now();
+  const fd = openSync(join(dir, 'raw.tmp'), 'wx', 0o600);
+  for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at);
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(join(dir, 'raw.tmp'), join(dir, 'raw'));
+  const dirFd = openSync(dir, 'r');
+  fsyncSync(dirFd);
+  closeSync(dirFd);
+  const ms = now() - t;
+  removeDir(dir);
+  return ms;
 }
 
 /** Lines a child prints for the parent start with this; everything else is progress. */

@@ -13,9 +13,17 @@
 //   raw:        a raw write + fsync + rename + fsync folder of as many bytes (the limit)
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { distUrl, freshDir, median, now, parseArgs, removeDir } from './common.mjs';
+import {
+  distUrl,
+  freshDir,
+  median,
+  now,
+  parseArgs,
+  rawDurableWrite,
+  removeDir,
+} from './common.mjs';
 
 const { Checkpoint } = await import(distUrl());
 const args = parseArgs(process.argv.slice(2));
@@ -33,22 +41,6 @@ const dirs = Object.fromEntries(['steady', ...kinds].map((k) => [k, freshDir()])
 const times = Object.fromEntries(['steady', ...kinds, 'raw'].map((k) => [k, []]));
 const initial = { data: randomFillSync(new Float64Array(N)) };
 const bytes = new Uint8Array(initial.data.buffer);
-
-function rawWrite() {
-  const dir = freshDir();
-  const t = now();
-  const fd = openSync(join(dir, 'raw.tmp'), 'wx', 0o600);
-  for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at);
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(join(dir, 'raw.tmp'), join(dir, 'raw'));
-  const dirFd = openSync(dir, 'r');
-  fsyncSync(dirFd);
-  closeSync(dirFd);
-  const ms = now() - t;
-  removeDir(dir);
-  return ms;
-}
 
 const steady = new Checkpoint({ ...options, dir: dirs.steady });
 steady.restore({ data: randomFillSync(new Float64Array(N)) });
@@ -72,7 +64,7 @@ for (let round = 0; round < runs; round++) {
     times[kind].push(now() - t);
     chp.close();
   }
-  times.raw.push(rawWrite());
+  times.raw.push(rawDurableWrite(bytes));
 }
 steady.close();
 for (const dir of Object.values(dirs)) removeDir(dir);

@@ -19,9 +19,7 @@
 // docs/benchmarks-stores.md.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   distUrl,
@@ -29,6 +27,7 @@ import {
   median,
   now,
   parseArgs,
+  rawDurableWrite,
   removeDir,
   writeBetweenMarkers,
 } from './common.mjs';
@@ -190,23 +189,6 @@ async function s3Kind() {
 
 const CHUNK = 8 * 2 ** 20;
 const state = () => ({ data: randomFillSync(new Float64Array(TOTAL / 8)) });
-
-/** The file store's limit: the same bytes written durably by hand (temp, fsync, rename, fsync folder). */
-function rawDurableWrite(bytes) {
-  const dir = freshDir();
-  const t = now();
-  const fd = openSync(join(dir, 'raw.tmp'), 'wx', 0o600);
-  for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at);
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(join(dir, 'raw.tmp'), join(dir, 'raw'));
-  const dirFd = openSync(dir, 'r');
-  fsyncSync(dirFd);
-  closeSync(dirFd);
-  const ms = now() - t;
-  removeDir(dir);
-  return ms;
-}
 
 async function measure(kind) {
   const figures = {
