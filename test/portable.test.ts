@@ -19,6 +19,31 @@ const roundTrip = (value: unknown) => {
   ).value;
 };
 
+/** A v2 structure by hand: the magic, `value`'s bytes, an empty buffer table, the footer. */
+const structure = (value: readonly number[]): Buffer => {
+  const body = Buffer.from([0x52, 0x53, 0x02, 0x00, ...value]);
+  const footer = Buffer.alloc(8);
+  footer.writeUInt32LE(body.byteLength, 0);
+  return Buffer.concat([body, Buffer.from([0x00]), footer]);
+};
+
+/**
+ * Decodes `levels` arrays of 15,000 slots, each inside the last around an undefined, each
+ * ended by `close`; returns the innermost array and how much the heap grew.
+ */
+const nestedArrays = (levels: number, close: readonly number[]) => {
+  const value: number[] = [];
+  for (let i = 0; i < levels; i++) value.push(0x0b, 0x98, 0x75); // array, varint 15,000
+  value.push(0x00);
+  for (let i = 0; i < levels; i++) value.push(...close);
+  const bytes = structure(value);
+  const before = getHeapStatistics().used_heap_size;
+  let root = decodePortable(bytes, []) as unknown[];
+  const grown = getHeapStatistics().used_heap_size - before;
+  for (let i = 1; i < levels; i++) root = root[0] as unknown[];
+  return { innermost: root, grown };
+};
+
 const anything = fc.anything({
   withBigInt: true,
   withBoxedValues: true,
@@ -199,14 +224,9 @@ describe('format 2 round trips', () => {
   });
 
   test('a packed integer beyond 32 bits is refused, not wrapped', () => {
-    // magic, intArray of 1 item: the varint 2^32 (five bytes, the last over 0x0F).
-    const bytes = Buffer.from([0x52, 0x53, 0x02, 0x00, 0x1b, 0x01, 0x80, 0x80, 0x80, 0x80, 0x10]);
-    const footer = Buffer.alloc(8);
-    footer.writeUInt32LE(bytes.byteLength, 0);
-    const table = Buffer.from([0x00]);
-    expect(() => decodeState(Buffer.concat([bytes, table, footer]), [])).toThrow(
-      new FormatError('int out of range'),
-    );
+    // intArray of 1 item: the varint 2^32 (five bytes, the last over 0x0F).
+    const bytes = structure([0x1b, 0x01, 0x80, 0x80, 0x80, 0x80, 0x10]);
+    expect(() => decodeState(bytes, [])).toThrow(new FormatError('int out of range'));
   });
 
   test('sparse arrays keep their holes and length, even a length of 2^32 - 1', () => {
@@ -354,21 +374,9 @@ describe('format 2 decoding of damaged bytes', () => {
     // 10,000 arrays, each inside the last, each of length 15,000 (the bytes left, about),
     // each holding its child, 14,998 holes and undefined: a valid 70 kB state. Room for
     // every array's length at once would be 8,000 x 15,000 slots, about 1 GB.
-    const levels = 10_000;
-    const open = [0x0b, 0x98, 0x75]; // array, varint 15,000
-    const close = [0x0c, 0x96, 0x75, 0x00]; // holes, varint 14,998; undefined
-    const body = [0x52, 0x53, 0x02, 0x00];
-    for (let i = 0; i < levels; i++) body.push(...open);
-    body.push(0x00);
-    for (let i = 0; i < levels; i++) body.push(...close);
-    const footer = Buffer.alloc(8);
-    footer.writeUInt32LE(body.length, 0);
-    const bytes = Buffer.concat([Buffer.from(body), Buffer.from([0x00]), footer]);
-    const before = getHeapStatistics().used_heap_size;
-    let root = decodePortable(bytes, []) as unknown[];
-    const grown = getHeapStatistics().used_heap_size - before;
-    for (let i = 1; i < levels; i++) root = root[0] as unknown[];
-    expect([root.length, Object.keys(root)]).toEqual([15_000, ['0', '14999']]);
+    // holes, varint 14,998; undefined
+    const { innermost, grown } = nestedArrays(10_000, [0x0c, 0x96, 0x75, 0x00]);
+    expect([innermost.length, Object.keys(innermost)]).toEqual([15_000, ['0', '14999']]);
     expect(grown).toBeLessThan(100 * 2 ** 20);
   });
 
@@ -376,22 +384,9 @@ describe('format 2 decoding of damaged bytes', () => {
     // Each array holds its child, then 14,999 holes: 6 bytes a level. `arr.length = 15000`
     // for each would make V8 allocate every slot: 1.2 GB for the whole; past 8M slots in
     // all, the rest keep their holes sparse.
-    const levels = 10_000;
-    const open = [0x0b, 0x98, 0x75]; // array, varint 15,000
-    const close = [0x0c, 0x97, 0x75]; // holes, varint 14,999
-    const body = [0x52, 0x53, 0x02, 0x00];
-    for (let i = 0; i < levels; i++) body.push(...open);
-    body.push(0x00);
-    for (let i = 0; i < levels; i++) body.push(...close);
-    const footer = Buffer.alloc(8);
-    footer.writeUInt32LE(body.length, 0);
-    const bytes = Buffer.concat([Buffer.from(body), Buffer.from([0x00]), footer]);
-    const before = getHeapStatistics().used_heap_size;
-    let root = decodePortable(bytes, []) as unknown[];
-    const grown = getHeapStatistics().used_heap_size - before;
-    for (let i = 1; i < levels; i++) root = root[0] as unknown[];
-    expect([root.length, Object.keys(root)]).toEqual([15_000, ['0']]);
-    expect(root[0]).toBeUndefined();
+    const { innermost, grown } = nestedArrays(10_000, [0x0c, 0x97, 0x75]); // holes, 14,999
+    expect([innermost.length, Object.keys(innermost)]).toEqual([15_000, ['0']]);
+    expect(innermost[0]).toBeUndefined();
     expect(grown).toBeLessThan(100 * 2 ** 20);
   });
 
