@@ -357,10 +357,10 @@ class Encoder {
     // not fit: a separate check of every item first cost as much as the writing (#13.2).
     if (length >= PACKED_MIN_LENGTH && typeof firstItem(arr) === 'number') {
       const start = this.pos;
-      let stop = this.intArray(arr as number[]);
-      if (stop === Packed.notInt) stop = this.numberArray(arr as number[]);
+      let stop = this.packed(arr as number[], Tag.intArray);
+      if (stop === NOT_INT) stop = this.packed(arr as number[], Tag.numberArray);
       // A getter on an index may have shortened it while read: then item by item.
-      if (stop === Packed.written && arr.length >= length) return;
+      if (stop === WRITTEN && arr.length >= length) return;
       this.pos = start;
     }
     this.byte(Tag.array);
@@ -385,37 +385,28 @@ class Encoder {
   }
 
   /**
-   * A dense array of int32s: one loop, no tag per item (#13.2). Gives up, writing nothing,
-   * at the first item that is not an int32 (or a hole).
+   * A dense array of numbers, packed (#13.2): `Tag.intArray` (zigzag varints) or
+   * `Tag.numberArray` (float64s), no tag per item. Returns WRITTEN, or, having written
+   * nothing, why not: NOT_INT or NOT_NUMBER at the first item that does not fit (a hole
+   * included), NO_ROOM if the array grew while read.
    */
-  intArray(arr: readonly number[]): number {
+  packed(arr: readonly number[], tag: number): number {
+    const ints = tag === Tag.intArray;
     const length = arr.length;
     const start = this.pos;
     for (let room = firstRoom(length); ; room = moreRoom(room, length)) {
-      if (start + 11 + 5 * room > this.buf.byteLength) this.grow(11 + 5 * room);
-      this.byte(Tag.intArray);
+      const need = 11 + (ints ? 5 : 8) * room;
+      if (start + need > this.buf.byteLength) this.grow(need);
+      this.byte(tag);
       this.varint(length);
-      const end = packInts(this.buf, this.pos, arr, room);
+      const end = ints
+        ? packInts(this.buf, this.pos, arr, room)
+        : packFloats(this.view, this.pos, arr, room);
       this.pos = start;
       if (end === NO_ROOM && room < length) continue;
-      if (end >= 0) this.pos = end;
-      return end >= 0 ? Packed.written : end === NOT_INT ? Packed.notInt : Packed.notNumber;
-    }
-  }
-
-  /** A dense array of numbers: float64s, no tag per item; gives up at a non-number. */
-  numberArray(arr: readonly number[]): number {
-    const length = arr.length;
-    const start = this.pos;
-    for (let room = firstRoom(length); ; room = moreRoom(room, length)) {
-      if (start + 11 + 8 * room > this.buf.byteLength) this.grow(11 + 8 * room);
-      this.byte(Tag.numberArray);
-      this.varint(length);
-      const end = packFloats(this.view, this.pos, arr, room);
-      this.pos = start;
-      if (end === NO_ROOM && room < length) continue;
-      if (end >= 0) this.pos = end;
-      return end >= 0 ? Packed.written : Packed.notNumber;
+      if (end < 0) return end;
+      this.pos = end;
+      return WRITTEN;
     }
   }
 
@@ -593,6 +584,7 @@ class Encoder {
 // such a loop while it runs (on-stack replacement), and a property first reached after the
 // loop would throw that code away at once, for every one of the first saves (#13.2).
 // NO_ROOM: more than `room` items; with `room` the length, the array grew while read.
+const WRITTEN = 0;
 const NOT_INT = -1;
 const NOT_NUMBER = -2;
 const NO_ROOM = -3;
@@ -634,9 +626,6 @@ function packFloats(view: DataView, pos: number, arr: readonly number[], room: n
   }
   return pos;
 }
-
-/** How a packed write of an array ended. */
-const Packed = { written: 0, notInt: 1, notNumber: 2 } as const;
 
 function firstItem(arr: readonly unknown[]): unknown {
   for (const item of arr) return item;
