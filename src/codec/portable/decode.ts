@@ -325,6 +325,16 @@ export function decodePortable(
     keys.push(k);
     return k;
   };
+  /** A class name (a key) and the prototype registered under it. */
+  const classPrototype = (): object => {
+    const name = key(pos < end ? bytes[pos++]! : fail('truncated'));
+    return (
+      registeredPrototype(name) ??
+      fail(
+        `class \`${name}\` is not registered in this process; call registerClass() before restore()`,
+      )
+    );
+  };
   const push = (kind: number, target: object, length: number) => {
     kinds.push(kind);
     targets.push(target);
@@ -396,14 +406,7 @@ export function decodePortable(
       case Tag.nullObject:
         return properties(Frame.object, Object.create(null) as object);
       case Tag.instance: {
-        const name = key(pos < end ? bytes[pos++]! : fail('truncated'));
-        const proto = registeredPrototype(name);
-        if (proto === undefined) {
-          fail(
-            `class \`${name}\` is not registered in this process; call registerClass() before restore()`,
-          );
-        }
-        return properties(Frame.define, Object.create(proto!) as object);
+        return properties(Frame.define, Object.create(classPrototype()) as object);
       }
       case Tag.map: {
         const map = new Map();
@@ -454,14 +457,7 @@ export function decodePortable(
         // The constructor's own stack describes this decoder: only the stored one is kept.
         delete (err as { stack?: string }).stack;
         if (hasClass === 1) {
-          const name = key(pos < end ? bytes[pos++]! : fail('truncated'));
-          const proto = registeredPrototype(name);
-          if (proto === undefined) {
-            fail(
-              `class \`${name}\` is not registered in this process; call registerClass() before restore()`,
-            );
-          }
-          Object.setPrototypeOf(err, proto!);
+          Object.setPrototypeOf(err, classPrototype());
         } else if (hasClass !== 0) fail('bad error class flag');
         return properties(Frame.hidden, err);
       }
