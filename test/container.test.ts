@@ -1,7 +1,13 @@
 /** The container writer (src/codec/container.ts): what packCheckpoint hands back. */
-import { expect, test } from 'vitest';
-import { packCheckpoint, unpackCheckpoint } from '../dist/codec/container.js';
+import { describe, expect, test } from 'vitest';
+import {
+  bytesSource,
+  packCheckpoint,
+  readCheckpoint,
+  unpackCheckpoint,
+} from '../dist/codec/container.js';
 import { encodeState } from '../dist/codec/serializer.js';
+import { CorruptCheckpointError } from '../dist/errors.js';
 
 const meta = {
   name: 'job',
@@ -24,4 +30,36 @@ test('packCheckpoint returns the metadata its header holds, sizes and codec fill
   expect(parts.meta.codec).toBe('none+gzip');
   expect(parts.meta.rawBytes).toBeGreaterThan(1_600_000);
   expect(parts.meta.storedBytes).toBeLessThan(100_000);
+});
+
+// #17.3: restore reads through one cache-sized piece, checksummed and copied into place, so
+// no page is touched first by the kernel and then again by the checksum.
+describe('readCheckpoint reads in pieces of at most 1 MiB', () => {
+  const values = new Float64Array(((2.5 * 1024 ** 2) >> 3) + 3).map((_, i) => i * 0.5);
+  const envelope = { state: { values, text: 'x'.repeat(1024 ** 2 + 17) }, random: 1, tracked: {} };
+  const file = Buffer.concat(packCheckpoint(meta, encodeState(envelope), 'none'));
+
+  test('restores every byte of chunks spanning several pieces', () => {
+    const reads: number[] = [];
+    const memory = bytesSource(file);
+    const source = {
+      size: file.byteLength,
+      read(into: Uint8Array, position: number) {
+        reads.push(into.byteLength);
+        memory.read(into, position);
+      },
+    };
+    const { envelope: restored } = readCheckpoint(source, 'job.ckpt');
+    const state = restored.state as typeof envelope.state;
+    expect(Buffer.from(state.values.buffer).equals(Buffer.from(values.buffer))).toBe(true);
+    expect(state.text).toBe(envelope.state.text);
+    expect(Math.max(...reads)).toBe(1024 ** 2);
+  });
+
+  test('a byte flipped in the last piece of a segment fails the checksum', () => {
+    const bad = Buffer.from(file);
+    bad.writeUInt8(bad.readUInt8(bad.byteLength - 100) ^ 1, bad.byteLength - 100);
+    expect(() => unpackCheckpoint(bad, 'job.ckpt')).toThrow(CorruptCheckpointError);
+    expect(() => unpackCheckpoint(bad, 'job.ckpt')).toThrow(/checksum mismatch/);
+  });
 });

@@ -388,6 +388,32 @@ function checkWireVersion(structure: Uint8Array, meta: CheckpointMeta, where: st
   );
 }
 
+/** Bytes read at a time while restoring: small enough to be checksummed in cache (#17.3). */
+const READ_PIECE = 1024 * 1024;
+
+/**
+ * Fills `into` from `source` at `position` through `piece`, a small reused buffer, and
+ * returns `crc` continued over the bytes. Measured on these VMs, a page the kernel filled
+ * in read() faults again at its first touch from user space: reading 100 MB straight into
+ * place and then checksumming it took 305 + 160 ms; through one cache-sized piece, each
+ * checksummed and copied into place, about the read alone.
+ */
+function readChecked(
+  source: ByteSource,
+  into: Uint8Array,
+  position: number,
+  piece: Uint8Array,
+  crc: number,
+): number {
+  for (let at = 0; at < into.byteLength; at += piece.byteLength) {
+    const part = piece.subarray(0, Math.min(piece.byteLength, into.byteLength - at));
+    source.read(part, position + at);
+    crc = crc32(part, crc);
+    into.set(part, at);
+  }
+  return crc;
+}
+
 /**
  * Verifies a whole checkpoint file (length, end marker, checksum) and only then decodes it.
  * Throws CorruptCheckpointError naming `where` and what failed.
@@ -438,14 +464,14 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
   let crc = crc32(prefix);
   let offset = bodyOffset;
   const padding = Buffer.alloc(8);
-  // Raw chunks are read into their final buffers; compressed ones into scratch space.
+  const piece = Buffer.allocUnsafe(Math.min(READ_PIECE, size));
+  // Raw segments end in the buffers the restored arrays own; the rest in scratch space.
   const stored = header.chunks.map(([codec, storedLength], index) => {
     const bytes =
       codec === Codec.none && index > 0
         ? new Uint8Array(new ArrayBuffer(storedLength))
         : Buffer.allocUnsafe(storedLength);
-    source.read(bytes, offset);
-    crc = crc32(bytes, crc);
+    crc = readChecked(source, bytes, offset, piece, crc);
     const pad = padding.subarray(0, pad8(storedLength));
     source.read(pad, offset + storedLength);
     crc = crc32(pad, crc);
