@@ -204,6 +204,10 @@ async function measure(kind) {
   const make = (c) => kind.make(c ?? cache, dir);
   const options = { name: 'bench', log: false, signals: false, compression: 'none' };
   const initial = state();
+  // Untimed: on these VMs the kernel's first read of a page only user code has touched costs a
+  // fault of its own (write() of 100 MB just filled: ~470 ms, the same bytes again: ~40 ms), so
+  // whichever side wrote these fresh bytes first paid it alone (docs/benchmarks-stores.md).
+  rawDurableWrite(new Uint8Array(initial.data.buffer));
   for (let run = 0; run < runs; run++) {
     let chp = new Checkpoint({ ...options, store: make(), interval: '1h' });
     chp.restore(initial);
