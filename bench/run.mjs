@@ -497,7 +497,8 @@ function details(id) {
     const v = w.memV8;
     out.push(
       `Peak extra memory (resident set, all threads): \`save()\` ${bytes(m.first.peak)} the first ` +
-        `time, ${bytes(m.repeat.peak)} later; \`sync()\` + flush ${bytes(m.syncFirst?.peak)} the ` +
+        `time (${bytes(m.first.heapRetained)} of it JS heap kept after: the object-identity map, ` +
+        `reused by later saves), ${bytes(m.repeat.peak)} later; \`sync()\` + flush ${bytes(m.syncFirst?.peak)} the ` +
         `first time, ${bytes(m.syncRepeat?.peak)} later; the first one leaves ` +
         `${bytes(m.syncFirst?.retained)} resident (its staging buffer, kept for the next). For comparison ` +
         `\`writeFileSync(gzipSync(v8.serialize(state)))\`: ${v?.first ? bytes(v.first.peak) : 'n/a'}.`,
