@@ -528,44 +528,36 @@ export function decodePortable(
         }
         break;
       }
-      // Entries and properties are read in a row until one opens a container: that one's
-      // frame, pushed by value(), is filled next (#13.2: S2's 400k small Maps and objects
-      // went round this loop once per entry).
       case Frame.map:
       case Frame.set: {
-        const isSet = kinds[top] === Frame.set;
-        while (lengths[top] !== -1 && top === kinds.length - 1) {
-          const item = value();
-          if (isSet) {
-            (target as Set<unknown>).add(item);
-            if (--lengths[top]! === 0) lengths[top] = -1;
-          } else if (counters[top] === 0) {
-            pending[top] = item;
-            counters[top] = 1;
-          } else {
-            (target as Map<unknown, unknown>).set(pending[top], item);
-            pending[top] = undefined;
-            counters[top] = 0;
-            if (--lengths[top]! === 0) lengths[top] = -1;
-          }
+        const item = value();
+        if (kinds[top] === Frame.set) {
+          (target as Set<unknown>).add(item);
+          if (--lengths[top]! === 0) lengths[top] = -1;
+        } else if (counters[top] === 0) {
+          pending[top] = item;
+          counters[top] = 1;
+        } else {
+          (target as Map<unknown, unknown>).set(pending[top], item);
+          pending[top] = undefined;
+          counters[top] = 0;
+          if (--lengths[top]! === 0) lengths[top] = -1;
         }
         break;
       }
       default: {
-        const kind = kinds[top];
-        while (top === kinds.length - 1) {
-          const tag = pos < end ? bytes[pos++]! : fail('truncated');
-          if (tag === END) {
-            if (kind === Frame.hidden) kinds[top] = Frame.define;
-            else lengths[top] = -1;
-            break;
-          }
-          const k = key(tag);
-          const item = value();
-          if (kind === Frame.object && k !== '__proto__') {
-            (target as Record<string, unknown>)[k] = item;
-          } else define(target, k, item, kind !== Frame.hidden);
+        const tag = pos < end ? bytes[pos++]! : fail('truncated');
+        if (tag === END) {
+          if (kinds[top] === Frame.hidden) kinds[top] = Frame.define;
+          else lengths[top] = -1;
+          break;
         }
+        const k = key(tag);
+        const item = value();
+        const kind = kinds[top];
+        if (kind === Frame.object && k !== '__proto__') {
+          (target as Record<string, unknown>)[k] = item;
+        } else define(target, k, item, kind !== Frame.hidden);
       }
     }
     // Pop finished frames; a frame pushed by value() above is now on top instead.
