@@ -4,6 +4,7 @@
  * a label put on a list. Format 2 dropped them silently, for every kind of array.
  */
 import { deserialize, serialize } from 'node:v8';
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { decodePortable, FormatError } from '../dist/codec/portable/decode.js';
 import { decodeState, encodeState } from '../dist/codec/serializer.js';
@@ -71,6 +72,25 @@ describe('arrays keep their own enumerable named properties', () => {
       expect(ownProperties(back)).toEqual(ownProperties(v8RoundTrip(arr) as object));
     });
   }
+
+  test('any array with any named properties comes back equal, as node:v8 brings it back', () => {
+    const key = fc.string().filter((k) => k !== '__proto__' && String(Number(k) >>> 0) !== k);
+    const items = fc.oneof(
+      fc.array(fc.anything(), { maxLength: 6 }),
+      fc.array(fc.integer(), { minLength: 4, maxLength: 200 }),
+      fc.array(fc.double(), { minLength: 4, maxLength: 200 }),
+      fc.sparseArray(fc.anything(), { maxLength: 20 }),
+    );
+    fc.assert(
+      fc.property(items, fc.dictionary(key, fc.anything()), (arr, named) => {
+        const labelled = Object.assign(arr, named);
+        const back = roundTrip(labelled) as unknown[];
+        expect(back).toStrictEqual(labelled);
+        expect(Object.keys(back)).toEqual(Object.keys(v8RoundTrip(labelled) as object));
+      }),
+      { numRuns: 300 },
+    );
+  });
 
   test('regex match results keep index, input and groups (undefined or a null-prototype object)', () => {
     const plain = 'abc'.match(/b/)!;
