@@ -103,6 +103,17 @@ describe('format version 2 golden files (#13.1)', () => {
     expect(state.typeError).toBeInstanceOf(TypeError);
     expect(state.point).toBeInstanceOf(GoldenPoint);
     expect(state.points[1]).toBeInstanceOf(GoldenPoint);
+    // Arrays' named properties (#13.1).
+    expect(Object.entries(state.match)).toEqual(Object.entries(expected.match));
+    expect(Object.getPrototypeOf(state.match.groups)).toBe(null);
+    expect(state.labelledInts.self).toBe(state.labelledInts);
+    expect(Object.keys(state.labelledInts)).toEqual(['0', '1', '2', '3', 'unit', 'self']);
+    expect(Object.entries(state.labelledNumbers)).toEqual(Object.entries(expected.labelledNumbers));
+    expect(Object.entries(state.labelledSparse)).toEqual([
+      ['1', 'b'],
+      ['label', 'holes'],
+    ]);
+    expect(state.labelledSparse.length).toBe(4);
     expect(Object.getPrototypeOf(state.nullProto)).toBe(null);
     expect(Object.keys(state.nullProto)).toEqual(['inside', '__proto__']);
     expect(Object.getPrototypeOf(state.proto)).toBe(Object.prototype);

@@ -54,6 +54,11 @@ export function goldenStateV2() {
   // biome-ignore lint/suspicious/noSparseArray: the holes are what this freezes.
   const sparse = [1, , 3, , ,];
   sparse[1000] = 'far';
+  // Arrays with named properties (#13.1), one of each tag: items, packed ints, packed numbers.
+  const labelledInts = Object.assign([1, 2, 3, 4], { unit: 'm' });
+  labelledInts.self = labelledInts;
+  // biome-ignore lint/suspicious/noSparseArray: a sparse array with a named property.
+  const labelledSparse = Object.assign([, 'b', , ,], { label: 'holes' });
   Object.assign(state, {
     ints: [
       0,
@@ -88,6 +93,10 @@ export function goldenStateV2() {
     arrayBuffer: Uint8Array.of(9, 8, 7).buffer,
     // Over a buffer of its own: a pooled Buffer's offset depends on what ran before.
     buffer: Buffer.from(new TextEncoder().encode('buffer!').buffer),
+    match: 'id: 42'.match(/(?<num>\d+)/),
+    labelledInts,
+    labelledNumbers: Object.assign([0.5, 1, 2, 3], { unit: 's', 0.5: 'half' }),
+    labelledSparse,
     keyMap: new Map([
       [{ k: 1 }, 'object key'],
       [NaN, 'nan'],

@@ -11,6 +11,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { registeredPrototype } from '../classes.js';
+import { isArrayIndex } from './named.js';
 import { END, ERROR_KINDS, STATE_MAGIC, Tag, VIEW_KINDS } from './tags.js';
 
 type LatinSlice = (this: Buffer, start: number, end: number) => string;
@@ -162,8 +163,11 @@ function sized<T>(n: number, assign: boolean): T[] {
   return assign ? new Array<T>(n) : [];
 }
 
-/** Frames of the explicit stack; `hidden` is an error's non-enumerable section (then `define`). */
-const Frame = { array: 0, object: 1, define: 2, hidden: 3, map: 4, set: 5 } as const;
+/**
+ * Frames of the explicit stack; `hidden` is an error's non-enumerable section (then
+ * `define`); `named` an array's named properties, after its items.
+ */
+const Frame = { array: 0, object: 1, define: 2, hidden: 3, map: 4, set: 5, named: 6 } as const;
 
 /** Decodes a v2 state chunk; `segments` become the buffers of the restored out-of-band arrays. */
 export function decodePortable(
@@ -375,7 +379,8 @@ export function decodePortable(
         const id = varint();
         return id < objects.length ? objects[id] : fail(`bad reference ${id}`);
       }
-      case Tag.array: {
+      case Tag.array:
+      case Tag.namedArray: {
         const length = varint();
         if (length > 2 ** 32 - 1) fail('array too long');
         // Each item takes a byte at least, unless runs of holes stand for many: a length the
@@ -384,21 +389,27 @@ export function decodePortable(
         if (ahead) room -= length;
         const arr: unknown[] = ahead ? sized(length, assign) : [];
         objects.push(arr);
+        // The named properties' frame below the items' one: read once the items are.
+        if (tag === Tag.namedArray) push(Frame.named, arr, 0);
         if (length > 0) push(Frame.array, arr, length);
         return arr;
       }
-      case Tag.intArray: {
+      case Tag.intArray:
+      case Tag.namedIntArray: {
         const n = count(1);
         const arr = sized<number>(n, assign);
         objects.push(arr);
         pos = readInts(bytes, pos, end, n, arr, assign);
+        if (tag === Tag.namedIntArray) push(Frame.named, arr, 0);
         return arr;
       }
-      case Tag.numberArray: {
+      case Tag.numberArray:
+      case Tag.namedNumberArray: {
         const n = count(8);
         const arr = sized<number>(n, assign);
         objects.push(arr);
         pos = readFloats(data, pos, n, arr, assign);
+        if (tag === Tag.namedNumberArray) push(Frame.named, arr, 0);
         return arr;
       }
       case Tag.object:
@@ -553,6 +564,10 @@ export function decodePortable(
           break;
         }
         const k = key(tag);
+        // An index or `length` would rewrite the items, or fail to define.
+        if (kinds[top] === Frame.named && (k === 'length' || isArrayIndex(k))) {
+          fail(`array property \`${k}\` is not a named property`);
+        }
         const item = value();
         const kind = kinds[top];
         if (kind === Frame.object && k !== '__proto__') {

@@ -10,6 +10,7 @@
 import { Buffer, constants } from 'node:buffer';
 import { SerializationError } from '../../errors.js';
 import { registeredNameOf } from '../classes.js';
+import { isArrayIndex, mayHaveNamedProperties, namedKeys } from './named.js';
 import {
   ERROR_KINDS,
   PACKED_MIN_LENGTH,
@@ -353,35 +354,63 @@ class Encoder {
   // their code and bloats later saves.
   array(arr: unknown[]): void {
     const length = arr.length;
+    const start = this.pos;
     // Written packed in one pass, which gives up (and rewinds) at the first item that does
     // not fit: a separate check of every item first cost as much as the writing (#13.2).
     if (length >= PACKED_MIN_LENGTH && typeof firstItem(arr) === 'number') {
-      const start = this.pos;
       let stop = this.packed(arr as number[], Tag.intArray);
       if (stop === NOT_INT) stop = this.packed(arr as number[], Tag.numberArray);
       // A getter on an index may have shortened it while read: then item by item.
-      if (stop === WRITTEN && arr.length >= length) return;
+      if (stop === WRITTEN && arr.length >= length) return this.named(arr, start);
       this.pos = start;
     }
     this.byte(Tag.array);
     this.varint(length);
     let i = 0;
+    let holey = false;
     try {
       for (const item of arr) {
         // A getter on an index may add items while it is read: `length` slots were announced.
-        if (i === length) return;
-        if (item === undefined && !(i in arr)) return this.sparseTail(arr, i, length);
+        if (i === length) break;
+        if (item === undefined && !(i in arr)) {
+          holey = true;
+          break;
+        }
         this.value(item);
         i++;
       }
     } catch (err) {
       throw through(err, i);
     }
+    // Outside the try: the sparse walk names the indices it fails at itself.
+    if (holey) return this.sparseTail(arr, i, length, start);
     // ...or remove some: the slots left are holes.
     if (i < length) {
       this.byte(Tag.holes);
       this.varint(length - i);
     }
+    this.named(arr, start);
+  }
+
+  /**
+   * After an array's items, its own enumerable named properties, if it has any (#13.1):
+   * then the array's tag at `start` becomes its named form. `keys`: already listed.
+   */
+  named(arr: unknown[], start: number, keys?: string[]): void {
+    if (keys === undefined) {
+      if (!mayHaveNamedProperties(arr)) return;
+      keys = namedKeys(arr);
+    }
+    checkSymbols(arr, 'an array');
+    if (keys.length === 0) return;
+    const tag = this.buf[start];
+    this.buf[start] =
+      tag === Tag.array
+        ? Tag.namedArray
+        : tag === Tag.intArray
+          ? Tag.namedIntArray
+          : Tag.namedNumberArray;
+    this.props(arr, keys);
   }
 
   /**
@@ -410,14 +439,21 @@ class Encoder {
     }
   }
 
-  /** From the first hole on: runs of holes, and only the indices that exist. */
-  sparseTail(arr: unknown[], from: number, length: number): void {
+  /**
+   * From the first hole on: runs of holes, and only the indices that exist; then the named
+   * properties, found in the same walk (the array's tag is at `start`).
+   */
+  sparseTail(arr: unknown[], from: number, length: number, start: number): void {
     let next = from;
     let index = from;
+    const named: string[] = [];
     try {
       for (const key of Object.keys(arr)) {
         index = Number(key);
-        if (!(index >= from && String(index) === key && index < length)) continue;
+        if (!(index >= from && String(index) === key && index < length)) {
+          if (!isArrayIndex(key)) named.push(key);
+          continue;
+        }
         if (index > next) {
           this.byte(Tag.holes);
           this.varint(index - next);
@@ -432,6 +468,7 @@ class Encoder {
       this.byte(Tag.holes);
       this.varint(length - next);
     }
+    this.named(arr, start, named);
   }
 
   map(map: Map<unknown, unknown>): void {
@@ -632,11 +669,11 @@ function firstItem(arr: readonly unknown[]): unknown {
   return undefined;
 }
 
-function checkSymbols(obj: object): void {
+function checkSymbols(obj: object, what = 'an object'): void {
   for (const symbol of Object.getOwnPropertySymbols(obj)) {
     if (Object.prototype.propertyIsEnumerable.call(obj, symbol)) {
       throw new PathFailure(
-        `an object with a symbol key (${String(symbol)}), which cannot be stored`,
+        `${what} with a symbol key (${String(symbol)}), which cannot be stored`,
       );
     }
   }

@@ -38,6 +38,13 @@ export const Tag = {
   intArray: 0x1b,
   /** A dense array of numbers, one at least not such an integer: its items as float64s. */
   numberArray: 0x1c,
+  /**
+   * `array`, `intArray` and `numberArray` followed by the array's own enumerable named
+   * (non-index) properties, ended by END (#13.1: a regex match's `index`, `input`, `groups`).
+   */
+  namedArray: 0x1d,
+  namedIntArray: 0x1e,
+  namedNumberArray: 0x1f,
 } as const;
 
 /** Dense arrays of numbers at least this long are stored packed (tag intArray/numberArray). */
