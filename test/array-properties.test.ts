@@ -24,12 +24,15 @@ const v8RoundTrip = (value: unknown) => deserialize(serialize(value));
 const ownProperties = (arr: object) =>
   Reflect.ownKeys(arr).map((key) => [key, Object.getOwnPropertyDescriptor(arr, key)]);
 
-/** A v2 structure by hand: the magic, `value`'s bytes, an empty buffer table, the footer. */
+/**
+ * A v2 structure by hand: the magic, `value`'s bytes, an empty buffer table, no referenced
+ * ids, the footer.
+ */
 const structure = (value: readonly number[]): Buffer => {
   const body = Buffer.from([0x52, 0x53, 0x02, 0x00, ...value]);
   const footer = Buffer.alloc(8);
   footer.writeUInt32LE(body.byteLength, 0);
-  return Buffer.concat([body, Buffer.from([0x00]), footer]);
+  return Buffer.concat([body, Buffer.from([0x00, 0x00]), footer]);
 };
 const latin1Key = (key: string) => [0x07, key.length, ...Buffer.from(key, 'latin1')];
 

@@ -19,12 +19,15 @@ const roundTrip = (value: unknown) => {
   ).value;
 };
 
-/** A v2 structure by hand: the magic, `value`'s bytes, an empty buffer table, the footer. */
+/**
+ * A v2 structure by hand: the magic, `value`'s bytes, an empty buffer table, no referenced
+ * ids, the footer.
+ */
 const structure = (value: readonly number[]): Buffer => {
   const body = Buffer.from([0x52, 0x53, 0x02, 0x00, ...value]);
   const footer = Buffer.alloc(8);
   footer.writeUInt32LE(body.byteLength, 0);
-  return Buffer.concat([body, Buffer.from([0x00]), footer]);
+  return Buffer.concat([body, Buffer.from([0x00, 0x00]), footer]);
 };
 
 /**
@@ -246,15 +249,16 @@ describe('format 2 round trips', () => {
     // as the encoder writes it: 200,000 one-item arrays around a 1.
     const depth = 200_000;
     const inner = encodeState({ v: 1 }).structure;
-    // magic, object tag, key "v": then the value; then END, buffer table, footer.
+    // magic, object tag, key "v": then the value; then END, buffer table, referenced ids,
+    // footer.
     const head = inner.subarray(0, 8);
     const deep = Buffer.concat([
       head,
       Buffer.alloc(depth * 2, Buffer.from([0x0b, 0x01])),
-      Buffer.from([0x04, 0x02, 0x00, 0x00]),
+      Buffer.from([0x04, 0x02, 0x00, 0x00, 0x00]),
     ]);
     const footer = Buffer.alloc(8);
-    footer.writeUInt32LE(deep.byteLength - 1, 0);
+    footer.writeUInt32LE(deep.byteLength - 2, 0);
     let value = (decodeState(Buffer.concat([deep, footer]), []) as { v: unknown }).v;
     let levels = 0;
     while (Array.isArray(value)) {
@@ -339,6 +343,58 @@ describe('format 2 round trips', () => {
 });
 
 describe('format 2 decoding of damaged bytes', () => {
+  // #13.2: the decoder keeps only the objects the structure lists as referred back to.
+  describe('references go only to objects the referenced ids list, met already', () => {
+    /** magic, an object {a: <ref 1>, b: {}} or its cycle, the empty buffer table, `ids`, footer. */
+    const withIds = (value: readonly number[], ids: readonly number[]) => {
+      const body = Buffer.from([0x52, 0x53, 0x02, 0x00, ...value, 0x00]);
+      const footer = Buffer.alloc(8);
+      footer.writeUInt32LE(body.byteLength - 1, 0);
+      return Buffer.concat([body, Buffer.from(ids), footer]);
+    };
+    // {a: {}, b: <ref 1>}: the root is object 0, its `a` object 1.
+    const shared = [0x0d, 0x07, 0x01, 0x61, 0x0d, 0x00, 0x07, 0x01, 0x62, 0x0a, 0x01, 0x00];
+
+    test('the encoder lists each referenced id once, ascending, as gaps', () => {
+      const one = {};
+      const two = {};
+      const { structure } = encodeState({ a: one, b: two, c: two, d: one, e: two });
+      // Buffer table (0), then 2 ids: 1, and 2 as a gap of 1; then the footer.
+      expect([...structure.subarray(-12, -8)]).toEqual([0x00, 0x02, 0x01, 0x01]);
+      const back = decodeState(structure, []) as Record<string, object>;
+      expect([back.a === back.d, back.b === back.c, back.c === back.e, back.a === back.b]).toEqual([
+        true,
+        true,
+        true,
+        false,
+      ]);
+    });
+
+    test('a listed reference to an object met decodes', () => {
+      const back = decodePortable(withIds(shared, [0x01, 0x01]), []) as Record<string, object>;
+      expect(back.b).toBe(back.a);
+    });
+
+    test.each([
+      ['not listed', [0x00], 'bad reference 1'],
+      ['listed under another id', [0x01, 0x02], 'bad reference 1'],
+      ['ids out of order', [0x02, 0x01, 0x00], 'referenced ids out of order'],
+      ['more ids than bytes', [0x05, 0x01], 'a count of 5 where 1 bytes are left'],
+    ])('a reference %s is refused', (_, ids, message) => {
+      const err = thrownBy(() => decodePortable(withIds(shared, ids), []));
+      expect(err).toBeInstanceOf(FormatError);
+      expect((err as Error).message).toBe(message);
+    });
+
+    test('a reference to a listed object not met yet is refused', () => {
+      // {a: <ref 1>, b: {}}: object 1 comes after the reference to it.
+      const ahead = [0x0d, 0x07, 0x01, 0x61, 0x0a, 0x01, 0x07, 0x01, 0x62, 0x0d, 0x00, 0x00];
+      const err = thrownBy(() => decodePortable(withIds(ahead, [0x01, 0x01]), []));
+      expect(err).toBeInstanceOf(FormatError);
+      expect((err as Error).message).toBe('bad reference 1');
+    });
+  });
+
   const sample = encodeState({
     state: {
       list: [1, 'two', 3n, new Date(0), new Map([[1, { a: [true] }]]), new Set(['s'])],
@@ -393,10 +449,10 @@ describe('format 2 decoding of damaged bytes', () => {
   test('a count larger than the bytes left is refused before anything is allocated', () => {
     // A Map claiming 2^40 entries in a few bytes.
     const bytes = Buffer.from([
-      0x52, 0x53, 0x02, 0x00, 0x10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00,
+      0x52, 0x53, 0x02, 0x00, 0x10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00, 0x00,
     ]);
     const footer = Buffer.alloc(8);
-    footer.writeUInt32LE(bytes.byteLength - 1, 0);
+    footer.writeUInt32LE(bytes.byteLength - 2, 0);
     const err = thrownBy(() => decodeState(Buffer.concat([bytes, footer]), []));
     expect(err).toBeInstanceOf(FormatError);
     expect((err as Error).message).toMatch(/^a count of 1099511627776 where 0 bytes are left$/);

@@ -300,12 +300,43 @@ export function decodePortable(
     } else fail(`bad buffer mode ${mode}`);
     starts.push(start);
   }
-  if (pos !== size - 8) fail('bytes after the buffer table');
+  // The ids of objects referred back to, ascending: only those objects are kept.
+  const referencedIds: number[] = assign ? [] : safeList();
+  for (let i = count(1), id = -1; i > 0; i--) {
+    const gap = varint();
+    if (id >= 0 && gap === 0) fail('referenced ids out of order');
+    id = id < 0 ? gap : id + gap;
+    referencedIds.push(id);
+  }
+  if (pos !== size - 8) fail('bytes after the referenced ids');
 
   pos = STATE_MAGIC.length;
   end = tableAt;
   const keys: string[] = assign ? [] : safeList();
-  const objects: unknown[] = assign ? [] : safeList();
+  // Objects met so far (the next one's id), and those of them referred back to.
+  let met = 0;
+  const referenced: unknown[] = assign ? [] : safeList();
+  let nextReferenced = referencedIds.length > 0 ? referencedIds[0]! : -1;
+  /** Gives `obj` the next id; keeps it if a reference to that id is to come. */
+  const meet = (obj: unknown): void => {
+    if (met++ !== nextReferenced) return;
+    referenced.push(obj);
+    nextReferenced =
+      referenced.length < referencedIds.length ? referencedIds[referenced.length]! : -1;
+  };
+  /** The object of id `id`, met already and listed as referenced. */
+  const referencedObject = (id: number): unknown => {
+    let low = 0;
+    let high = referenced.length - 1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      const at = referencedIds[mid]!;
+      if (at === id) return referenced[mid];
+      if (at < id) low = mid + 1;
+      else high = mid - 1;
+    }
+    return fail(`bad reference ${id}`);
+  };
   // The explicit stack: one frame per container still being filled.
   const kinds: number[] = assign ? [] : safeList();
   const targets: object[] = assign ? [] : safeList();
@@ -347,7 +378,7 @@ export function decodePortable(
     pending.push(undefined);
   };
   const properties = (kind: number, target: object): object => {
-    objects.push(target);
+    meet(target);
     push(kind, target, 0);
     return target;
   };
@@ -377,7 +408,7 @@ export function decodePortable(
         return stringBody(tag);
       case Tag.ref: {
         const id = varint();
-        return id < objects.length ? objects[id] : fail(`bad reference ${id}`);
+        return referencedObject(id);
       }
       case Tag.array:
       case Tag.namedArray: {
@@ -388,7 +419,7 @@ export function decodePortable(
         const ahead = length <= end - pos && length <= room;
         if (ahead) room -= length;
         const arr: unknown[] = ahead ? sized(length, assign) : [];
-        objects.push(arr);
+        meet(arr);
         // The named properties' frame below the items' one: read once the items are.
         if (tag === Tag.namedArray) push(Frame.named, arr, 0);
         if (length > 0) push(Frame.array, arr, length);
@@ -398,7 +429,7 @@ export function decodePortable(
       case Tag.namedIntArray: {
         const n = count(1);
         const arr = sized<number>(n, assign);
-        objects.push(arr);
+        meet(arr);
         pos = readInts(bytes, pos, end, n, arr, assign);
         if (tag === Tag.namedIntArray) push(Frame.named, arr, 0);
         return arr;
@@ -407,7 +438,7 @@ export function decodePortable(
       case Tag.namedNumberArray: {
         const n = count(8);
         const arr = sized<number>(n, assign);
-        objects.push(arr);
+        meet(arr);
         pos = readFloats(data, pos, n, arr, assign);
         if (tag === Tag.namedNumberArray) push(Frame.named, arr, 0);
         return arr;
@@ -421,21 +452,21 @@ export function decodePortable(
       }
       case Tag.map: {
         const map = new Map();
-        objects.push(map);
+        meet(map);
         const n = count(2);
         if (n > 0) push(Frame.map, map, n);
         return map;
       }
       case Tag.set: {
         const set = new Set();
-        objects.push(set);
+        meet(set);
         const n = count(1);
         if (n > 0) push(Frame.set, set, n);
         return set;
       }
       case Tag.date: {
         const date = new Date(float());
-        objects.push(date);
+        meet(date);
         return date;
       }
       case Tag.regexp: {
@@ -447,7 +478,7 @@ export function decodePortable(
         } catch (err) {
           return fail(`bad regular expression (${(err as Error).message})`);
         }
-        objects.push(re);
+        meet(re);
         return re;
       }
       case Tag.boxedNumber:
@@ -476,7 +507,7 @@ export function decodePortable(
         const index = varint();
         const buffer = buffers[index] ?? fail(`bad buffer ${index}`);
         if (starts[index] !== 0) fail('array buffer stored in part');
-        objects.push(buffer);
+        meet(buffer);
         return buffer;
       }
       case Tag.view: {
@@ -496,7 +527,7 @@ export function decodePortable(
           const View = VIEWS[kind] ?? fail(`${VIEW_KINDS[kind]} is not available here`);
           view = new View!(buffer!, offset, kind === 11 ? length : length / unit);
         }
-        objects.push(view);
+        meet(view);
         return view;
       }
       default:
@@ -504,7 +535,7 @@ export function decodePortable(
     }
   };
   const box = (boxed: object): object => {
-    objects.push(boxed);
+    meet(boxed);
     return boxed;
   };
 

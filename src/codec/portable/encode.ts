@@ -116,6 +116,8 @@ class Encoder {
   readonly ids = this.nested ? new WeakMap<object, number>() : identities;
   readonly base = this.nested ? 0 : epoch;
   objectCount = 0;
+  /** Ids this encoding referred back to, in the order written (§2.7 lists them sorted). */
+  readonly referenced: number[] = [];
   readonly keys = new Map<string, number>();
   readonly buffers = new Map<ArrayBufferLike, BufferUse>();
   // for-in is the fastest own-key walk of plain objects, unless someone made a property of
@@ -253,6 +255,7 @@ class Encoder {
     if (id !== undefined && id >= this.base) {
       this.byte(Tag.ref);
       this.varint(id - this.base);
+      this.referenced.push(id - this.base);
       return;
     }
     // Every object has an identity, Dates and views included: one referenced twice comes
@@ -586,7 +589,25 @@ class Encoder {
     return use.index;
   }
 
-  /** The buffer table, then the footer: where the table starts, as a u64. */
+  /**
+   * The ids of objects referred back to, ascending, as gaps: the decoder keeps only those
+   * objects instead of a list of every one (#13.2: S2 restore ~13% faster without it).
+   */
+  referencedList(): void {
+    // Ids are below 2^30 (retireIds): a Uint32Array sorts them numerically, natively.
+    const ids = new Uint32Array(this.referenced).sort();
+    let distinct = 0;
+    for (let i = 0; i < ids.length; i++) if (i === 0 || ids[i] !== ids[i - 1]) distinct++;
+    this.varint(distinct);
+    let last = -1;
+    for (const id of ids) {
+      if (id === last) continue;
+      this.varint(last < 0 ? id : id - last);
+      last = id;
+    }
+  }
+
+  /** The buffer table, the referenced ids, then the footer: where the table starts, as a u64. */
   finish(segments: Uint8Array[]): void {
     const tableAt = this.pos;
     this.varint(this.buffers.size);
@@ -610,6 +631,7 @@ class Encoder {
         this.pos += length;
       }
     }
+    this.referencedList();
     if (this.pos + 8 > this.buf.byteLength) this.grow(8);
     this.view.setUint32(this.pos, tableAt % 2 ** 32, true);
     this.view.setUint32(this.pos + 4, Math.floor(tableAt / 2 ** 32), true);
