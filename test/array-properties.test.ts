@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { decodePortable, FormatError } from '../dist/codec/portable/decode.js';
 import { decodeState, encodeState } from '../dist/codec/serializer.js';
-import { SerializationError } from '../dist/index.js';
+import { registerClass, SerializationError } from '../dist/index.js';
 import { thrownBy } from './helpers.js';
 
 const roundTrip = (value: unknown) => {
@@ -191,6 +191,26 @@ describe('arrays keep their own enumerable named properties', () => {
     // biome-ignore lint/suspicious/noSparseArray: the hole is the point.
     const err = thrownBy(() => encodeState({ state: { list: [1, , { f() {} }] } }));
     expect((err as SerializationError).path).toBe('state.list[2].f');
+  });
+
+  test('a long array stores its named properties even when looking for them runs a getter that throws', () => {
+    // Long arrays are searched with util.inspect, which reads Symbol.toStringTag of the
+    // named properties' values: a class's getter may throw there (#13.1). Storing the
+    // instance itself reads no tag, so neither may looking for the array's named keys.
+    class Tagged {
+      n = 1;
+      get [Symbol.toStringTag](): string {
+        throw new Error('the tag cannot be read');
+      }
+    }
+    registerClass(Tagged, 'array-properties.Tagged');
+    for (const arr of [ints(6), ints(1000), objects(1000)] as unknown[][]) {
+      const labelled = Object.assign(arr, { unit: new Tagged() });
+      const back = roundTrip(labelled) as unknown as { unit: Tagged };
+      expect(back.unit).toBeInstanceOf(Tagged);
+      expect(back.unit.n).toBe(1);
+      expect(Object.keys(back)).toEqual(Object.keys(labelled));
+    }
   });
 
   test('a proxy over an array keeps the named properties its traps report', () => {
