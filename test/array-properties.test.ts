@@ -3,6 +3,8 @@
  * the HTML structured clone store them: the `index`, `input` and `groups` of a regex match,
  * a label put on a list. Format 2 dropped them silently, for every kind of array.
  */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -211,6 +213,26 @@ describe('arrays keep their own enumerable named properties', () => {
       expect(back.unit.n).toBe(1);
       expect(Object.keys(back)).toEqual(Object.keys(labelled));
     }
+  });
+
+  test('a throwing Symbol.toStringTag getter on Array.prototype fails no save, the first one included', () => {
+    // The first long array makes util.inspect check itself, once a process (#13.1): a fresh
+    // process, so that check meets the getter too.
+    const serializer = fileURLToPath(new URL('../dist/codec/serializer.js', import.meta.url));
+    const script = `
+      const { decodeState, encodeState } = await import(${JSON.stringify(serializer)});
+      Object.defineProperty(Array.prototype, Symbol.toStringTag, {
+        get() { throw new Error('no tag'); },
+      });
+      const arr = Object.assign(Array.from({ length: 1000 }, (_, i) => i), { label: 'x' });
+      const { structure, segments } = encodeState({ arr });
+      const back = decodeState(structure, segments.map((s) => s.slice().buffer)).arr;
+      console.log(JSON.stringify([back.length, back.label]));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(JSON.parse(out)).toEqual([1000, 'x']);
   });
 
   test('a proxy over an array keeps the named properties its traps report', () => {
