@@ -3,12 +3,14 @@
  * the HTML structured clone store them: the `index`, `input` and `groups` of a regex match,
  * a label put on a list. Format 2 dropped them silently, for every kind of array.
  */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { decodePortable, FormatError } from '../dist/codec/portable/decode.js';
 import { decodeState, encodeState } from '../dist/codec/serializer.js';
-import { SerializationError } from '../dist/index.js';
+import { registerClass, SerializationError } from '../dist/index.js';
 import { thrownBy } from './helpers.js';
 
 const roundTrip = (value: unknown) => {
@@ -194,6 +196,46 @@ describe('arrays keep their own enumerable named properties', () => {
     // biome-ignore lint/suspicious/noSparseArray: the hole is the point.
     const err = thrownBy(() => encodeState({ state: { list: [1, , { f() {} }] } }));
     expect((err as SerializationError).path).toBe('state.list[2].f');
+  });
+
+  test('a long array stores its named properties even when looking for them runs a getter that throws', () => {
+    // Long arrays are searched with util.inspect, which reads Symbol.toStringTag of the
+    // named properties' values: a class's getter may throw there (#13.1). Storing the
+    // instance itself reads no tag, so neither may looking for the array's named keys.
+    class Tagged {
+      n = 1;
+      get [Symbol.toStringTag](): string {
+        throw new Error('the tag cannot be read');
+      }
+    }
+    registerClass(Tagged, 'array-properties.Tagged');
+    for (const arr of [ints(6), ints(1000), objects(1000)] as unknown[][]) {
+      const labelled = Object.assign(arr, { unit: new Tagged() });
+      const back = roundTrip(labelled) as unknown as { unit: Tagged };
+      expect(back.unit).toBeInstanceOf(Tagged);
+      expect(back.unit.n).toBe(1);
+      expect(Object.keys(back)).toEqual(Object.keys(labelled));
+    }
+  });
+
+  test('a throwing Symbol.toStringTag getter on Array.prototype fails no save, the first one included', () => {
+    // The first long array makes util.inspect check itself, once a process (#13.1): a fresh
+    // process, so that check meets the getter too.
+    const serializer = fileURLToPath(new URL('../dist/codec/serializer.js', import.meta.url));
+    const script = `
+      const { decodeState, encodeState } = await import(${JSON.stringify(serializer)});
+      Object.defineProperty(Array.prototype, Symbol.toStringTag, {
+        get() { throw new Error('no tag'); },
+      });
+      const arr = Object.assign(Array.from({ length: 1000 }, (_, i) => i), { label: 'x' });
+      const { structure, segments } = encodeState({ arr });
+      const back = decodeState(structure, segments.map((s) => s.slice().buffer)).arr;
+      console.log(JSON.stringify([back.length, back.label]));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(JSON.parse(out)).toEqual([1000, 'x']);
   });
 
   test('a proxy over an array keeps the named properties its traps report', () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { Codec, type CodecId, compressChunk, decompressChunk } from '../dist/codec/compression.js';
 import { layoutCheckpoint, unpackCheckpoint } from '../dist/codec/container.js';
@@ -44,6 +45,54 @@ describe('per-chunk compression', () => {
       `chunk decompressed to ${data.byteLength} bytes, expected ${data.byteLength + 1}`,
     );
     expect(() => decompressChunk(9, bytes, 1)).toThrow('unknown codec 9');
+  });
+});
+
+describe('compressed chunks of any size decompress (#13.2)', () => {
+  // Our writer compresses only chunks of 1 MiB or more, but the format allows any size
+  // (docs/format.md): zlib refuses an output buffer under 64 bytes, so one sized to the
+  // chunk must not go below that.
+  const compressors = {
+    brotli: (data: Uint8Array) => zlib.brotliCompressSync(data),
+    gzip: (data: Uint8Array) => zlib.gzipSync(data),
+  };
+
+  test('chunks of 0 to 64 bytes come back exactly', () => {
+    for (const [name, compress] of Object.entries(compressors)) {
+      for (const length of [0, 1, 2, 62, 63, 64]) {
+        const data = Buffer.alloc(length, 7);
+        const out = decompressChunk(Codec[name as 'brotli' | 'gzip'], compress(data), length);
+        expect([name, length, out.equals(data)]).toEqual([name, length, true]);
+      }
+    }
+  });
+
+  test('a file whose small structure is compressed restores', () => {
+    const meta = {
+      name: 'job',
+      source: {},
+      createdAt: '2026-01-01T00:00:00.000Z',
+      savedAt: '2026-01-01T00:00:00.000Z',
+      saves: 1,
+      library: 'resumable-state@9.0.0',
+      node: process.version,
+      host: 'test',
+      pid: 1,
+    };
+    const structure = encodeState({ state: { n: 1 } }).structure;
+    expect(structure.byteLength).toBeLessThan(63);
+    for (const [name, compress] of Object.entries(compressors)) {
+      const file = Buffer.concat(
+        layoutCheckpoint(meta, [
+          {
+            codec: Codec[name as 'brotli' | 'gzip'],
+            bytes: compress(structure),
+            rawBytes: structure.byteLength,
+          },
+        ]),
+      );
+      expect(unpackCheckpoint(file, 'job.ckpt').envelope).toEqual({ state: { n: 1 } });
+    }
   });
 });
 

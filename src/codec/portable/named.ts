@@ -16,8 +16,9 @@ import { inspect, types } from 'node:util';
 const INSPECT_FROM = 128;
 
 /**
- * Every option that changes the text given: no items, no user code (no custom inspect
- * function, no getter, a proxy's target, not its traps), one line.
+ * Every option that changes the text given: no items, little user code (no custom inspect
+ * function, no accessor, a proxy's target, not its traps; but the Symbol.toStringTag of the
+ * values shown, and an error value's name, message and stack, are read), one line.
  */
 const BARE: Parameters<typeof inspect>[1] = {
   maxArrayLength: 0,
@@ -44,12 +45,17 @@ let inspectWorks: boolean | undefined;
 function checkInspect(): boolean {
   const labelled = Object.assign([1, 2], { label: 1 });
   const tagged = Object.assign([1, 2], { [Symbol('tag')]: 1 });
-  return (
-    inspect([7], BARE) === bare(1) &&
-    inspect(Array.from({ length: INSPECT_FROM }), BARE) === bare(INSPECT_FROM) &&
-    inspect(labelled, BARE) !== bare(2) &&
-    inspect(tagged, BARE) !== bare(2)
-  );
+  try {
+    return (
+      inspect([7], BARE) === bare(1) &&
+      inspect(Array.from({ length: INSPECT_FROM }), BARE) === bare(INSPECT_FROM) &&
+      inspect(labelled, BARE) !== bare(2) &&
+      inspect(tagged, BARE) !== bare(2)
+    );
+  } catch {
+    // A getter it reads threw (see BARE), on Array.prototype itself: Object.keys then.
+    return false;
+  }
 }
 
 /** An array index: the canonical string of an integer in [0, 2^32 − 2]. */
@@ -72,7 +78,13 @@ export function mayHaveNamedProperties(arr: readonly unknown[]): boolean {
     if (last !== undefined && !isArrayIndex(last)) return true;
     return Object.getOwnPropertySymbols(arr).length > 0;
   }
-  return inspect(arr, BARE) !== bare(arr.length);
+  try {
+    return inspect(arr, BARE) !== bare(arr.length);
+  } catch {
+    // A getter it still reads threw (see BARE): then the keys are listed one by one, as for
+    // any array that may have named properties.
+    return true;
+  }
 }
 
 /** The own enumerable named (non-index) string keys of `arr`, in `Object.keys` order. */
