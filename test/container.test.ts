@@ -63,3 +63,23 @@ describe('readCheckpoint reads in pieces of at most 1 MiB', () => {
     expect(() => unpackCheckpoint(bad, 'job.ckpt')).toThrow(/checksum mismatch/);
   });
 });
+
+test('from memory, readCheckpoint reads raw segments straight into the restored arrays', () => {
+  const values = new Float64Array(((2.5 * 1024 ** 2) >> 3) + 3).map((_, i) => i * 0.25);
+  const file = Buffer.concat(
+    packCheckpoint(meta, encodeState({ state: { values }, random: 1, tracked: {} }), 'none'),
+  );
+  const memory = bytesSource(file);
+  const targets = new Set<ArrayBufferLike>();
+  const source = {
+    ...memory,
+    read(into: Uint8Array, position: number) {
+      targets.add(into.buffer);
+      memory.read(into, position);
+    },
+  };
+  const { envelope } = readCheckpoint(source, 'job.ckpt');
+  const restored = (envelope.state as { values: Float64Array }).values;
+  expect(Buffer.from(restored.buffer).equals(Buffer.from(values.buffer))).toBe(true);
+  expect(targets.has(restored.buffer)).toBe(true);
+});

@@ -323,6 +323,8 @@ export interface UnpackedCheckpoint {
 /** Random access to the bytes of one stored checkpoint. */
 export interface ByteSource {
   readonly size: number;
+  /** The bytes are in memory already: read straight into place, no piece in between. */
+  readonly inMemory?: boolean;
   /** Fills `into` with the bytes at `position`; throws if they are not all there. */
   read(into: Uint8Array, position: number): void;
 }
@@ -331,6 +333,7 @@ export interface ByteSource {
 export function bytesSource(bytes: Uint8Array): ByteSource {
   return {
     size: bytes.byteLength,
+    inMemory: true,
     read: (into, position) => into.set(bytes.subarray(position, position + into.byteLength)),
   };
 }
@@ -405,11 +408,14 @@ function readChecked(
   piece: Uint8Array,
   crc: number,
 ): number {
+  // From memory, one copy either way: straight into place, each part checksummed after it.
+  const direct = source.inMemory === true;
   for (let at = 0; at < into.byteLength; at += piece.byteLength) {
-    const part = piece.subarray(0, Math.min(piece.byteLength, into.byteLength - at));
+    const length = Math.min(piece.byteLength, into.byteLength - at);
+    const part = direct ? into.subarray(at, at + length) : piece.subarray(0, length);
     source.read(part, position + at);
     crc = crc32(part, crc);
-    into.set(part, at);
+    if (!direct) into.set(part, at);
   }
   return crc;
 }
