@@ -3,6 +3,8 @@
  * structured clone would bring it back; whatever the bytes, decoding fails cleanly
  * (FormatError), runs no code, touches no prototype and keeps to its own stack.
  */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -292,6 +294,29 @@ describe('format 2 round trips', () => {
     } finally {
       delete (Object.prototype as { trap?: unknown }).trap;
     }
+  });
+
+  test('a `get` someone put on Object.prototype does not spoil the defined properties', () => {
+    // A data property: plain assignment stays safe, but a descriptor inheriting it would
+    // carry both `value` and `get`, which defineProperty refuses. A process of its own: the
+    // test runner's own descriptors break under it too.
+    const dist = (file: string) =>
+      JSON.stringify(fileURLToPath(new URL(`../dist/${file}`, import.meta.url)));
+    const script = `
+      const { decodeState, encodeState } = await import(${dist('codec/serializer.js')});
+      const { registerClass } = await import(${dist('index.js')});
+      class Tagged { label = 'x'; }
+      registerClass(Tagged);
+      const { structure, segments } = encodeState({ tagged: new Tagged(), err: new RangeError('out') });
+      Object.defineProperty(Object.prototype, 'get', { value: () => 0, writable: true, configurable: true });
+      const back = decodeState(structure, segments);
+      delete Object.prototype.get;
+      console.log(JSON.stringify([back.tagged instanceof Tagged, back.tagged.label, back.err instanceof RangeError, back.err.message]));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(JSON.parse(out)).toEqual([true, 'x', true, 'out']);
   });
 
   test('no setter runs while filling arrays, even one on an index of Array.prototype', () => {

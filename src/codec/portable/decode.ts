@@ -71,8 +71,16 @@ const SAFE_LIST = Object.create(null, {
 // all the most general element kind, a third slower here.
 const safeList = <T>(): T[] => Object.setPrototypeOf([], SAFE_LIST) as T[];
 
+// A descriptor of its own keys only: one inheriting a `get` someone put on Object.prototype
+// would be refused (or worse, read) by defineProperty.
 const define = (obj: object, key: string, value: unknown, enumerable = true) =>
-  Object.defineProperty(obj, key, { value, writable: true, configurable: true, enumerable });
+  Object.defineProperty(obj, key, {
+    __proto__: null,
+    value,
+    writable: true,
+    configurable: true,
+    enumerable,
+  } as PropertyDescriptor);
 
 /**
  * Short latin1 strings met in one decode, by a hash of their bytes: a value repeated over
