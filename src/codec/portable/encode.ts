@@ -116,7 +116,7 @@ class Encoder {
   readonly ids = this.nested ? new WeakMap<object, number>() : identities;
   readonly base = this.nested ? 0 : epoch;
   objectCount = 0;
-  /** Ids this encoding referred back to, in the order written (§2.7 lists them sorted). */
+  /** Ids this encoding referred back to, in the order written (format.md §2.4 lists them sorted). */
   readonly referenced: number[] = [];
   readonly keys = new Map<string, number>();
   readonly buffers = new Map<ArrayBufferLike, BufferUse>();
