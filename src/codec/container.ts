@@ -399,7 +399,8 @@ const READ_PIECE = 1024 * 1024;
  * returns `crc` continued over the bytes. Measured on these VMs, a page the kernel filled
  * in read() faults again at its first touch from user space: reading 100 MB straight into
  * place and then checksumming it took 305 + 160 ms; through one cache-sized piece, each
- * checksummed and copied into place, about the read alone.
+ * checksummed and copied into place, about the read alone. The kernel's own first touch of
+ * those pages then comes with the first save() writing them (docs/benchmarks.md).
  */
 function readChecked(
   source: ByteSource,
