@@ -3,15 +3,13 @@
  * the HTML structured clone store them: the `index`, `input` and `groups` of a regex match,
  * a label put on a list. Format 2 dropped them silently, for every kind of array.
  */
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { decodePortable, FormatError } from '../dist/codec/portable/decode.js';
 import { decodeState, encodeState } from '../dist/codec/serializer.js';
 import { registerClass, SerializationError } from '../dist/index.js';
-import { thrownBy } from './helpers.js';
+import { distModule, runModule, settersCalledDuring, thrownBy } from './helpers.js';
 
 const roundTrip = (value: unknown) => {
   const { structure, segments } = encodeState({ value });
@@ -221,9 +219,8 @@ describe('arrays keep their own enumerable named properties', () => {
   test('a throwing Symbol.toStringTag getter on Array.prototype fails no save, the first one included', () => {
     // The first long array makes util.inspect check itself, once a process (#13.1): a fresh
     // process, so that check meets the getter too.
-    const serializer = fileURLToPath(new URL('../dist/codec/serializer.js', import.meta.url));
     const script = `
-      const { decodeState, encodeState } = await import(${JSON.stringify(serializer)});
+      const { decodeState, encodeState } = await import(${distModule('codec/serializer.js')});
       Object.defineProperty(Array.prototype, Symbol.toStringTag, {
         get() { throw new Error('no tag'); },
       });
@@ -231,11 +228,7 @@ describe('arrays keep their own enumerable named properties', () => {
       const { structure, segments } = encodeState({ arr });
       const back = decodeState(structure, segments.map((s) => s.slice().buffer)).arr;
       console.log(JSON.stringify([back.length, back.label]));`;
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(JSON.parse(out)).toEqual([1000, 'x']);
+    expect(JSON.parse(runModule(script))).toEqual([1000, 'x']);
   });
 
   test('a proxy over an array keeps the named properties its traps report', () => {
@@ -271,23 +264,14 @@ describe('decoding named properties of arrays is safe', () => {
   });
 
   test('no setter runs while defining them, even one someone put on Array.prototype', () => {
-    let calls = 0;
-    Object.defineProperty(Array.prototype, 'unit', {
-      set() {
-        calls++;
-      },
-      configurable: true,
-    });
-    try {
+    const calls = settersCalledDuring(Array.prototype, 'unit', () => {
       for (const arr of [['a'], ints(6), doubles(6)]) {
         const back = roundTrip(
           Object.defineProperty(arr, 'unit', { value: 'm', enumerable: true }),
         );
         expect(Object.getOwnPropertyDescriptor(back, 'unit')?.value).toBe('m');
       }
-      expect(calls).toBe(0);
-    } finally {
-      delete (Array.prototype as { unit?: unknown }).unit;
-    }
+    });
+    expect(calls).toBe(0);
   });
 });

@@ -5,7 +5,7 @@ import { Codec, type CodecId, compressChunk, decompressChunk } from '../dist/cod
 import { layoutCheckpoint, unpackCheckpoint } from '../dist/codec/container.js';
 import { encodeState } from '../dist/codec/serializer.js';
 import { UnsupportedFormatError } from '../dist/index.js';
-import { thrownBy } from './helpers.js';
+import { fileMeta, thrownBy } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -68,17 +68,7 @@ describe('compressed chunks of any size decompress (#13.2)', () => {
   });
 
   test('a file whose small structure is compressed restores', () => {
-    const meta = {
-      name: 'job',
-      source: {},
-      createdAt: '2026-01-01T00:00:00.000Z',
-      savedAt: '2026-01-01T00:00:00.000Z',
-      saves: 1,
-      library: 'resumable-state@9.0.0',
-      node: process.version,
-      host: 'test',
-      pid: 1,
-    };
+    const meta = fileMeta();
     const structure = encodeState({ state: { n: 1 } }).structure;
     expect(structure.byteLength).toBeLessThan(63);
     for (const [name, compress] of Object.entries(compressors)) {

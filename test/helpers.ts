@@ -3,6 +3,7 @@ import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 
 /** Runs `fn`, which must throw; returns what it threw. */
@@ -80,4 +81,36 @@ export function fileMeta() {
     host: 'test',
     pid: 1,
   };
+}
+
+/**
+ * Runs `body` while `proto` has a setter at `key` that counts its calls (what a decoder must
+ * never reach); the setter is removed after. Returns the count.
+ */
+export function settersCalledDuring(proto: object, key: PropertyKey, body: () => void): number {
+  let calls = 0;
+  Object.defineProperty(proto, key, {
+    set() {
+      calls++;
+    },
+    configurable: true,
+  });
+  try {
+    body();
+  } finally {
+    delete (proto as Record<PropertyKey, unknown>)[key];
+  }
+  return calls;
+}
+
+/** The path of a built module, as a JS string literal, for scripts run by `runModule`. */
+export const distModule = (file: string) =>
+  JSON.stringify(fileURLToPath(new URL(`../dist/${file}`, import.meta.url)));
+
+/** Runs an ES module's source in a fresh Node process; returns what it printed. */
+export function runModule(script: string): string {
+  return execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
 }

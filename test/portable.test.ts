@@ -3,15 +3,13 @@
  * structured clone would bring it back; whatever the bytes, decoding fails cleanly
  * (FormatError), runs no code, touches no prototype and keeps to its own stack.
  */
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { decodePortable, FormatError } from '../dist/codec/portable/decode.js';
 import { decodeState, encodeState } from '../dist/codec/serializer.js';
 import { registerClass, SerializationError } from '../dist/index.js';
-import { thrownBy } from './helpers.js';
+import { distModule, runModule, settersCalledDuring, thrownBy } from './helpers.js';
 
 const roundTrip = (value: unknown) => {
   const { structure, segments } = encodeState({ value });
@@ -280,31 +278,20 @@ describe('format 2 round trips', () => {
   });
 
   test('no setter runs while decoding, even one someone put on Object.prototype', () => {
-    let calls = 0;
-    Object.defineProperty(Object.prototype, 'trap', {
-      set() {
-        calls++;
-      },
-      configurable: true,
-    });
-    try {
+    const calls = settersCalledDuring(Object.prototype, 'trap', () => {
       const back = roundTrip({ trap: 1, list: [{ trap: 2 }] }) as { trap: number };
       expect(Object.getOwnPropertyDescriptor(back, 'trap')?.value).toBe(1);
-      expect(calls).toBe(0);
-    } finally {
-      delete (Object.prototype as { trap?: unknown }).trap;
-    }
+    });
+    expect(calls).toBe(0);
   });
 
   test('a `get` someone put on Object.prototype does not spoil the defined properties', () => {
     // A data property: plain assignment stays safe, but a descriptor inheriting it would
     // carry both `value` and `get`, which defineProperty refuses. A process of its own: the
     // test runner's own descriptors break under it too.
-    const dist = (file: string) =>
-      JSON.stringify(fileURLToPath(new URL(`../dist/${file}`, import.meta.url)));
     const script = `
-      const { decodeState, encodeState } = await import(${dist('codec/serializer.js')});
-      const { registerClass } = await import(${dist('index.js')});
+      const { decodeState, encodeState } = await import(${distModule('codec/serializer.js')});
+      const { registerClass } = await import(${distModule('index.js')});
       class Tagged { label = 'x'; }
       registerClass(Tagged);
       const { structure, segments } = encodeState({ tagged: new Tagged(), err: new RangeError('out') });
@@ -312,31 +299,18 @@ describe('format 2 round trips', () => {
       const back = decodeState(structure, segments);
       delete Object.prototype.get;
       console.log(JSON.stringify([back.tagged instanceof Tagged, back.tagged.label, back.err instanceof RangeError, back.err.message]));`;
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(JSON.parse(out)).toEqual([true, 'x', true, 'out']);
+    expect(JSON.parse(runModule(script))).toEqual([true, 'x', true, 'out']);
   });
 
   test('no setter runs while filling arrays, even one on an index of Array.prototype', () => {
-    let calls = 0;
-    Object.defineProperty(Array.prototype, '1', {
-      set() {
-        calls++;
-      },
-      configurable: true,
-    });
-    try {
+    const calls = settersCalledDuring(Array.prototype, '1', () => {
       const lists = { ints: [1, 2, 3, 4], numbers: [0.5, 1.5, 2.5, 3.5], mixed: ['a', 'b'] };
       const back = roundTrip(lists) as typeof lists;
-      expect(calls).toBe(0);
       expect(Object.getOwnPropertyDescriptor(back.ints, '1')?.value).toBe(2);
       expect(Object.getOwnPropertyDescriptor(back.numbers, '1')?.value).toBe(1.5);
       expect(Object.getOwnPropertyDescriptor(back.mixed, '1')?.value).toBe('b');
-    } finally {
-      delete (Array.prototype as { 1?: unknown })[1];
-    }
+    });
+    expect(calls).toBe(0);
   });
 
   test('registered classes come back without their constructor running; unknown names fail', () => {
