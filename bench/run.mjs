@@ -250,6 +250,11 @@ function summaryTable() {
     (id) => `**${ms(med(T(id).ours.syncPause))}** (first: ${ms(med(T(id).ours.syncPauseFirst))})`,
   );
   each('**our `restore()`**', (id) => `**${ms(ourRestore(id))}**`);
+  each('format 1 `restore()` (0.1: v8 structured clone + brotli)', (id) =>
+    has(med(T(id).ours.restoreV1))
+      ? `${ms(med(T(id).ours.restoreV1))} · ${ratio(med(T(id).ours.restoreV1), ourRestore(id))}`
+      : 'n/a',
+  );
   each('file size', (id) => `${bytes(med(T(id).ours.bytes))} (${T(id).ours.codec?.[0] ?? '?'})`);
   each('seed: pickle 2 + gzip 9, save', (id) =>
     seedOk(id)
@@ -382,6 +387,14 @@ function targets() {
     add('S2 save faster than JSON + writeFileSync', `${ms(save)} vs ${ms(json)}`, save < json);
     const v8 = med(T('S2').v8gzip.save);
     add('S2 save faster than v8.serialize + gzip', `${ms(save)} vs ${ms(v8)}`, save < v8);
+    const v1 = med(t2.restoreV1);
+    add(
+      'S2 restore ≤ 0.7× the same state restored from a format 1 file (#13.2)',
+      has(v1)
+        ? `${limitRatio(ourRestore('S2'), v1)} (${ms(ourRestore('S2'))} vs ${ms(v1)})`
+        : 'n/a',
+      has(v1) ? ourRestore('S2') <= 0.7 * v1 : undefined,
+    );
   }
   if (T('S3')?.ours !== undefined) {
     const save = ourSave('S3');
@@ -451,6 +464,11 @@ function details(id) {
     stat('our `sync()` pause, a later one', o.syncPause),
     stat('… until that save is durable', o.syncToDurable),
     stat('our `restore()` (new Checkpoint + restore)', o.restore, 'file in the page cache'),
+    stat(
+      'format 1 `restore()`',
+      o.restoreV1,
+      'the same state as a format 1 file (v8, brotli), before or after ours by turns',
+    ),
     stat('JSON save', t.json.save, `${bytes(med(t.json.bytes))}, not durable`),
     stat('JSON load', t.json.load),
     stat('v8 + gzip save', t.v8gzip.save, `${bytes(med(t.v8gzip.bytes))}, not durable`),
@@ -580,6 +598,10 @@ const report = [
   '  is allocated at `restore()` and its pages faulted in by the background thread; later ones reuse it. **`restore()`**: a new Checkpoint on the same folder and',
   '  `restore(initial)`, in the same process, so the file comes from the page cache (so do the',
   "  baselines' loads). Each restored state is checked against the original.",
+  '- **Format 1 `restore()`** (#13.2): the file our save just wrote, rewritten as format 1 (the state',
+  '  by `v8.serialize`, brotli, version field 1: what 0.1 wrote) in a fresh folder and restored by',
+  '  this library in the same process, before ours in odd runs and after it in even ones. Only where',
+  '  `node:v8` serializes (not Bun).',
   '- **Baselines** run in the same process and the same runs, on a second copy of the state that our',
   '  library never touched (see "side effect" above, where it applies). `JSON.stringify` +',
   '  `writeFileSync` is the hand-rolled checkpoint, made to keep the data: typed arrays go through',

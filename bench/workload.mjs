@@ -17,7 +17,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import v8 from 'node:v8';
 import zlib from 'node:zlib';
 import {
@@ -94,7 +94,7 @@ function settle(path) {
 // Timings
 
 /** Our save, sync pause, restore (in a fresh folder); returns one sample of each. */
-async function measureOurs(w, prepare) {
+async function measureOurs(w, prepare, run = 0, twin = undefined) {
   const sample = {};
   const dir = freshDir();
   gc();
@@ -128,26 +128,64 @@ async function measureOurs(w, prepare) {
     sample[durable] = now() - t;
     if (!started) throw new Error('sync() with interval 0 did not save');
   }
-  sample.bytes = statSync(chp.location).size;
+  const location = chp.location;
+  sample.bytes = statSync(location).size;
   const info = chp.info;
   sample.rawBytes = info?.rawBytes;
   sample.codec = info?.codec;
   chp.close();
 
   // Restore in the same process (new Checkpoint + restore): the file is in the page cache.
-  gc();
-  t = now();
-  const chp2 = new Checkpoint(options(dir));
-  const restored = chp2.restore(w.initial());
-  sample.restore = now() - t;
-  if (!chp2.restored) throw new Error('restore() found nothing to restore');
+  // #13.2: the same state as a format 1 file (0.1's v8 structured clone), restored by this
+  // library too, before or after ours by turns so drift hits both alike.
+  const dirV1 = twin?.(chp.location);
+  const restoreFrom = (from) => {
+    gc();
+    const t0 = now();
+    const c = new Checkpoint(options(from));
+    const restored = c.restore(w.initial());
+    const ms = now() - t0;
+    if (!c.restored) throw new Error('restore() found nothing to restore');
+    verify(w.id, w.state, restored);
+    c.close();
+    return ms;
+  };
+  if (dirV1 !== undefined && run % 2 === 1) sample.restoreV1 = restoreFrom(dirV1);
+  sample.restore = restoreFrom(dir);
+  if (dirV1 !== undefined && run % 2 === 0) sample.restoreV1 = restoreFrom(dirV1);
+  if (dirV1 !== undefined) removeDir(dirV1);
   // The physical limit of a restore, right after ours: the same file read into fresh memory.
   gc();
-  sample.rawRead = rawRead(chp2.location);
-  verify(w.id, w.state, restored);
-  chp2.close();
+  sample.rawRead = rawRead(location);
   removeDir(dir);
   return sample;
+}
+
+/**
+ * The file at `location` rewritten as format 1 (#13.1: the state by node:v8, the version
+ * field 1, both checksums recomputed), under the same name in a fresh folder; returns the
+ * folder. Undefined where the library's internals or node:v8 are missing (Bun).
+ */
+function formatOneTwin(lib, location) {
+  if (
+    ![lib.unpackCheckpoint, lib.packCheckpoint, lib.encodeV8State].every(
+      (f) => typeof f === 'function',
+    )
+  )
+    return undefined;
+  const { meta, envelope } = lib.unpackCheckpoint(readFileSync(location), location);
+  // Brotli: format 1 was written with 0.1's default codec.
+  const file = Buffer.concat(lib.packCheckpoint(meta, lib.encodeV8State(envelope), 'brotli'));
+  file.writeUInt16LE(1, 8);
+  const headerLength = file.readUInt32LE(12);
+  const crc = (from, to) => zlib.crc32(file.subarray(from, to));
+  file.writeUInt32LE(zlib.crc32(file.subarray(20, 20 + headerLength), crc(0, 16)), 16);
+  file.writeUInt32LE(crc(0, file.byteLength - 8), file.byteLength - 8);
+  const dir = freshDir();
+  const out = join(dir, basename(location));
+  writeFileSync(out, file);
+  settle(out);
+  return dir;
 }
 
 /** Bytes our encoder makes of `state` (where node:v8 is missing, as on Bun); 1 MiB if unknown. */
@@ -163,6 +201,7 @@ async function loadInternals() {
   for (const module of [
     'codec/serializer',
     'codec/container',
+    'codec/v8-state',
     'codec/compression',
     'codec/checksum',
     'writer/staging',
@@ -380,7 +419,13 @@ async function timings() {
     if (payload === undefined || payload.byteLength < expected) {
       payload = randomFillSync(Buffer.allocUnsafe(Math.ceil(expected * 1.01)));
     }
-    const sample = await measureOurs(w, () => level(viewsOf(w.state), expected, payload));
+    const twin = oursOnly ? undefined : (location) => formatOneTwin(lib, location);
+    const sample = await measureOurs(
+      w,
+      () => level(viewsOf(w.state), expected, payload),
+      run,
+      twin,
+    );
     ours.push(sample);
     if (oursOnly) continue;
     if (run === 0)
