@@ -489,7 +489,7 @@ function details(id) {
   if (Object.keys(b).length > 0) {
     out.push(
       `Where the time goes (each part timed alone with the library's internal modules, medians): ` +
-        `**save** = encode ${part('encode')} (plain \`v8.serialize\`: ${part('v8serialize')}) + compress ${part('compress')} + CRC-32 ${part('crc')} ` +
+        `**save** = encode ${part('encode')} (format 1's encoder: ${part('encodeV1')}; plain \`v8.serialize\`: ${part('v8serialize')}) + compress ${part('compress')} + CRC-32 ${part('crc')} ` +
         `(pack, i.e. compress + CRC + layout: ${part('pack')}) + durable write ${part('write')}; ` +
         `**sync() pause** = encode ${part('encode')} + copy into the staging buffer ` +
         `(${part('stageFresh')} into a new buffer, ${part('stageReused')} into a reused one); ` +

@@ -241,6 +241,9 @@ function measureBreakdown(w, lib) {
   gc();
   step(sample, 'v8serialize', [v8.serialize], () => v8.serialize(w.state));
   gc();
+  // #13.2: format 1's encoder (0.1's validating walk, then v8.serialize), for the same envelope.
+  step(sample, 'encodeV1', [lib.encodeV8State], () => lib.encodeV8State(envelope));
+  gc();
   const encoded = step(sample, 'encode', [lib.encodeState], () => lib.encodeState(envelope));
   if (encoded === undefined) return sample;
   const chunks = [encoded.structure, ...encoded.segments];
