@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { Codec, type CodecId, compressChunk, decompressChunk } from '../dist/codec/compression.js';
-import { layoutCheckpoint, unpackCheckpoint } from '../dist/codec/container.js';
+import { layoutCheckpoint, packCheckpoint, unpackCheckpoint } from '../dist/codec/container.js';
 import { encodeState } from '../dist/codec/serializer.js';
 import { UnsupportedFormatError } from '../dist/index.js';
 import { fileMeta, thrownBy } from './helpers.js';
@@ -82,6 +82,34 @@ describe('compressed chunks of any size decompress (#13.2)', () => {
         ]),
       );
       expect(unpackCheckpoint(file, 'job.ckpt').envelope).toEqual({ state: { n: 1 } });
+    }
+  });
+});
+
+describe('compressed segments restore without a copy (#13.2)', () => {
+  test('a compressible typed array owns the buffer zlib filled: exactly its bytes, no slice', () => {
+    const values = new Float64Array(300_000).map((_, i) => i % 1000); // 2.4 MB, compressible
+    for (const compression of ['brotli', 'gzip'] as const) {
+      const encoded = encodeState({ state: { values } });
+      const parts = packCheckpoint(fileMeta(), encoded, compression);
+      expect(parts.meta.codec).toBe(`none+${compression}`); // the structure is small
+      const file = Buffer.concat(parts);
+      const slice = ArrayBuffer.prototype.slice;
+      let slices = 0;
+      ArrayBuffer.prototype.slice = function (this: ArrayBuffer, ...args: [number?, number?]) {
+        slices++;
+        return slice.apply(this, args);
+      };
+      let restored: Float64Array;
+      try {
+        restored = (unpackCheckpoint(file, 'job.ckpt').envelope.state as { values: Float64Array })
+          .values;
+      } finally {
+        ArrayBuffer.prototype.slice = slice;
+      }
+      expect([compression, slices]).toEqual([compression, 0]);
+      expect(restored.buffer.byteLength).toBe(values.byteLength);
+      expect(restored).toEqual(values);
     }
   });
 });

@@ -41,14 +41,16 @@ interface CodecImpl {
 }
 
 /**
- * zlib's output buffer for a chunk declared to inflate to `raw` bytes: all of it plus one, so
- * the output is one buffer, not 16 KiB pieces joined by a copy at the end (S2: 1,000 pieces,
- * 30 ms, #13.2), and a full buffer never makes zlib start another. Its pages are touched only
- * as output comes; past 64 MiB, pieces of that size. zlib refuses one under Z_MIN_CHUNK (64
- * bytes): a smaller chunk, which the format allows, would read as corrupt.
+ * zlib's output buffer for a chunk declared to inflate to `raw` bytes: exactly that, so the
+ * output is one buffer, not 16 KiB pieces joined by a copy at the end (S2: 1,000 pieces,
+ * 30 ms, #13.2), and a restored segment owns it whole: with one byte more, each compressed
+ * segment was copied into a buffer of its own size. Filled, it makes zlib allocate one more
+ * (untouched, freed) to see the end. Its pages are touched only as output comes; past
+ * 64 MiB, pieces of that size. zlib refuses one under Z_MIN_CHUNK (64 bytes): a smaller
+ * chunk, which the format allows, would read as corrupt.
  */
 const outputChunk = (raw: number): number =>
-  Math.max(zlib.constants.Z_MIN_CHUNK, Math.min(raw + 1, 64 * 1024 ** 2));
+  Math.max(zlib.constants.Z_MIN_CHUNK, Math.min(raw, 64 * 1024 ** 2));
 
 const CODECS: Record<Exclude<CodecId, typeof Codec.none>, CodecImpl> = {
   [Codec.brotli]: {
