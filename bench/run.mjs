@@ -477,7 +477,7 @@ function details(id) {
     stat(
       'disk: durable write',
       t.disk.write,
-      `${bytes(med(o.bytes))}: temp, fsync, rename, fsync folder`,
+      `${bytes(med(o.bytes))}: temp, fsync, rename, fsync folder; right after each timed save`,
     ),
   ];
   if (seedOk(id)) {
@@ -613,7 +613,8 @@ const report = [
   '  files are fsynced after the timing, so their dirty pages do not burden the next measurement).',
   '- **Physical limits** (#17.5): the raw durable write is `open` + `write` + `fsync` + `close` +',
   '  `rename` + `fsync` of the folder of as many random bytes as our file, in a fresh folder, run',
-  '  right after our saves in every run; the raw read opens our just-restored file and reads it into',
+  '  right after each of our two timed saves in every run (so as many samples as ours); the raw',
+  '  read opens our just-restored file and reads it into',
   "  fresh memory, right after our restore. The ratios divide our median by the limit's median",
   '  from the same alternating runs, so drift of the disk hits both sides.',
   '- **Same start for every timed durable write** (#17.1), ours and the raw one: the bytes about to be',

@@ -94,7 +94,7 @@ function settle(path) {
 // Timings
 
 /** Our save, sync pause, restore (in a fresh folder); returns one sample of each. */
-async function measureOurs(w, prepare, run = 0, twin = undefined) {
+async function measureOurs(w, prepare, run = 0, twin = undefined, limit = undefined) {
   const sample = {};
   const dir = freshDir();
   gc();
@@ -108,11 +108,14 @@ async function measureOurs(w, prepare, run = 0, twin = undefined) {
   let t = now();
   chp.save(); // the first save of this checkpoint
   sample.saveFirst = now() - t;
+  // The physical limit right after each timed save, so each has its own (#17.1).
+  sample.limitFirst = limit?.(statSync(chp.location).size);
   chp.save(); // untimed: from the next one on, each save also drops the oldest generation
   prepare();
   t = now();
   chp.save(); // the steady state of a long computation (keep: 2)
   sample.saveRepeat = now() - t;
+  sample.limitRepeat = limit?.(statSync(chp.location).size);
 
   // interval 0: every sync() is due. Time the call itself (the main-thread pause), then
   // wait outside the timing until the background write is durable.
@@ -423,22 +426,27 @@ async function timings() {
       payload = randomFillSync(Buffer.allocUnsafe(Math.ceil(expected * 1.01)));
     }
     const twin = oursOnly ? undefined : (location) => formatOneTwin(lib, location);
+    const limit = (bytes) => {
+      // The file size varies a little between runs (a fresh seed in each checkpoint).
+      if (payload.byteLength < bytes) {
+        payload = randomFillSync(Buffer.allocUnsafe(Math.ceil(bytes * 1.01)));
+      }
+      return measureDisk(bytes, payload);
+    };
     const sample = await measureOurs(
       w,
       () => level(viewsOf(w.state), expected, payload),
       run,
       twin,
+      oursOnly ? undefined : limit,
     );
-    ours.push(sample);
+    const { limitFirst, limitRepeat, ...oursOnce } = sample;
+    ours.push(oursOnce);
     if (oursOnly) continue;
+    disk.push(limitFirst, limitRepeat);
     if (run === 0)
       sideEffect = { before: serializedBefore, after: v8.serialize(w.state).byteLength };
     breakdown.push(measureBreakdown(w, lib));
-    // The file size varies a little between runs (a fresh seed in each checkpoint).
-    if (payload === undefined || payload.byteLength < sample.bytes) {
-      payload = randomFillSync(Buffer.allocUnsafe(Math.ceil(sample.bytes * 1.01)));
-    }
-    disk.push(measureDisk(sample.bytes, payload));
     for (const [name, fn, into] of [
       ['v8gzip', measureV8Gzip, v8gzip],
       ['json', measureJson, json],
