@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { Codec, type CodecId, compressChunk, decompressChunk } from '../dist/codec/compression.js';
+import {
+  Codec,
+  type CodecId,
+  compressChunk,
+  decompressChunk,
+  SAMPLE_AGAIN,
+} from '../dist/codec/compression.js';
 import { layoutCheckpoint, packCheckpoint, unpackCheckpoint } from '../dist/codec/container.js';
 import { encodeState } from '../dist/codec/serializer.js';
 import { UnsupportedFormatError } from '../dist/index.js';
@@ -26,6 +32,21 @@ describe('per-chunk compression', () => {
     const { codec, bytes } = compressChunk(data, 'brotli');
     expect(codec).toBe(Codec.none);
     expect(bytes).toBe(data);
+  });
+
+  test('memory found incompressible is sampled again only every SAMPLE_AGAIN-th save (#17.1)', () => {
+    const data = randomBytes(4 * MiB);
+    expect(compressChunk(data, 'brotli').codec).toBe(Codec.none); // sampled
+    data.fill(0); // now compressible, in the same memory
+    const codecs: number[] = [];
+    for (let save = 1; save <= SAMPLE_AGAIN; save++)
+      codecs.push(compressChunk(data, 'brotli').codec);
+    expect(codecs).toEqual([...Array(SAMPLE_AGAIN - 1).fill(Codec.none), Codec.brotli]);
+    // Another view of that memory has a verdict of its own.
+    const other = randomBytes(4 * MiB);
+    expect(compressChunk(other, 'brotli').codec).toBe(Codec.none);
+    other.fill(0);
+    expect(compressChunk(other.subarray(0, 2 * MiB), 'brotli').codec).toBe(Codec.brotli);
   });
 
   test('chunks under 1 MiB are stored raw: compressing them costs more than writing them', () => {

@@ -98,6 +98,37 @@ export function isKnownCodec(codec: number): boolean {
   return codec === Codec.none || codecOf(codec) !== undefined;
 }
 
+/** A chunk found not worth compressing is sampled again after this many saves of it. */
+export const SAMPLE_AGAIN = 8;
+/**
+ * Chunks found not worth compressing, by the memory they view (buffer, then offset and
+ * length): a live state saves the same large arrays again and again, and each 64 KiB sample
+ * costs brotli 1-1.5 ms here, twice per S1 save (#17.1). A verdict is trusted for
+ * SAMPLE_AGAIN - 1 more saves of that memory: data that became compressible is stored raw
+ * that long, which costs disk space only.
+ */
+const notWorthIt = new WeakMap<ArrayBufferLike, Map<string, number>>();
+
+/** True while `data`'s memory was found not worth compressing recently (counts this use). */
+function knownIncompressible(data: Uint8Array): boolean {
+  const spans = notWorthIt.get(data.buffer);
+  const span = `${data.byteOffset}:${data.byteLength}`;
+  const uses = spans?.get(span);
+  if (spans === undefined || uses === undefined) return false;
+  if (uses + 1 >= SAMPLE_AGAIN) {
+    spans.delete(span);
+    return false;
+  }
+  spans.set(span, uses + 1);
+  return true;
+}
+
+function rememberIncompressible(data: Uint8Array): void {
+  let spans = notWorthIt.get(data.buffer);
+  if (spans === undefined) notWorthIt.set(data.buffer, (spans = new Map()));
+  spans.set(`${data.byteOffset}:${data.byteLength}`, 0);
+}
+
 /** Compresses `data` with `compression`, or returns it as is when that does not pay. */
 export function compressChunk(
   data: Uint8Array,
@@ -109,9 +140,11 @@ export function compressChunk(
     return { codec: Codec.none, bytes: data };
   }
   if (data.byteLength > 4 * SAMPLE_BYTES) {
+    if (knownIncompressible(data)) return { codec: Codec.none, bytes: data };
     const from = Math.floor((data.byteLength - SAMPLE_BYTES) / 2);
     const sample = data.subarray(from, from + SAMPLE_BYTES);
     if (impl.compress(sample).byteLength > sample.byteLength * WORTHWHILE_RATIO) {
+      rememberIncompressible(data);
       return { codec: Codec.none, bytes: data };
     }
   }
