@@ -1,8 +1,10 @@
 /**
  * Payload compression, chosen per chunk. Brotli quality 1 is the best built-in codec
- * measured here (~200 MB/s, ratio 3.5 on object state; gzip 1 is slower and larger).
+ * measured here (~200 MB/s, ratio 3.5 on object state; gzip 1 is slower and larger, though
+ * it decompresses 2-5x faster: S2's 16.6 MB, 19 against 45 ms; saves outnumber restores).
  * Chunks that barely shrink (random doubles shrink by ~6%) are stored raw: a 64 KiB sample
- * decides, which saves seconds on large numeric state.
+ * decides, which saves seconds on large numeric state, and is trusted for the next saves of
+ * the same memory (SAMPLE_AGAIN).
  */
 import zlib from 'node:zlib';
 import { CorruptCheckpointError, UnsupportedFormatError } from '../errors.js';
