@@ -49,6 +49,18 @@ describe('per-chunk compression', () => {
     expect(compressChunk(other.subarray(0, 2 * MiB), 'brotli').codec).toBe(Codec.brotli);
   });
 
+  test('verdicts on one buffer are capped: the 65th span found incompressible forgets the rest', () => {
+    const data = randomBytes(4 * MiB);
+    const first = data.subarray(0, 2 * MiB);
+    expect(compressChunk(first, 'brotli').codec).toBe(Codec.none); // verdict 1 of 64
+    for (let k = 1; k < 64; k++) compressChunk(data.subarray(0, MiB + k), 'brotli');
+    data.fill(0);
+    expect(compressChunk(first, 'brotli').codec).toBe(Codec.none); // still known
+    data.set(randomBytes(2 * MiB), 2 * MiB);
+    expect(compressChunk(data.subarray(2 * MiB), 'brotli').codec).toBe(Codec.none); // the 65th
+    expect(compressChunk(first, 'brotli').codec).toBe(Codec.brotli); // forgotten: sampled again
+  });
+
   test('chunks under 1 MiB are stored raw: compressing them costs more than writing them', () => {
     const data = Buffer.alloc(MiB - 1);
     expect(compressChunk(data, 'brotli')).toEqual({ codec: Codec.none, bytes: data });

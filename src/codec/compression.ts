@@ -38,31 +38,28 @@ const WORTHWHILE_RATIO = 0.6;
  */
 interface CodecImpl {
   compress(data: Uint8Array): Buffer;
-  decompress(bytes: Uint8Array, maxOutputLength: number): Buffer;
+  decompress(bytes: Uint8Array, maxOutputLength: number, own: boolean): Buffer;
   maxRatio: number;
 }
 
 /**
- * zlib's output buffer for a chunk declared to inflate to `raw` bytes: exactly that, so the
- * output is one buffer, not 16 KiB pieces joined by a copy at the end (S2: 1,000 pieces,
- * 30 ms, #13.2), and a restored segment owns it whole: with one byte more, each compressed
- * segment was copied into a buffer of its own size. Filled, it makes zlib allocate one more
- * (untouched, freed) to see the end. Its pages are touched only as output comes; past
- * 64 MiB, pieces of that size. zlib refuses one under Z_MIN_CHUNK (64 bytes): a smaller
- * chunk, which the format allows, would read as corrupt.
+ * zlib's output buffer for a chunk declared to inflate to `raw` bytes: one buffer, not 16 KiB
+ * pieces joined by a copy at the end (S2: 1,000 pieces, 30 ms, #13.2); past 64 MiB, pieces of
+ * that size. For a buffer the caller keeps (`own`: a restored segment owns exactly its bytes)
+ * exactly `raw`, else container.ts would copy it into one of its size; filled, it makes zlib
+ * allocate one more (untouched, freed) to see the end, which one byte more avoids for the
+ * rest. zlib refuses one under Z_MIN_CHUNK (64 bytes): a smaller chunk, which the format
+ * allows, would read as corrupt.
  */
-const outputChunk = (raw: number): number =>
-  Math.max(zlib.constants.Z_MIN_CHUNK, Math.min(raw, 64 * 1024 ** 2));
+const outputChunk = (raw: number, own: boolean): number =>
+  Math.max(zlib.constants.Z_MIN_CHUNK, Math.min(own ? raw : raw + 1, 64 * 1024 ** 2));
 
 /**
- * zlib's output buffer when compressing `raw` bytes: room for all of the output (up to
- * 64 MiB), not 16 KiB pieces, so no copy joins pieces at the end. The 64 KiB sample taken
- * of every large chunk (a 100 MB S1 save takes two) costs brotli 1 here 1.65 ms in 16 KiB
- * pieces against 0.92 ms in one (0.23 ms in a process without S1's state), #17.1. Its
- * pages are resident only as output is written.
+ * zlib's output pieces when compressing `raw` bytes: one for the 64 KiB sample taken of every
+ * large chunk (brotli 1 took 1.65 ms on it in 16 KiB pieces, 0.92 ms in one, #17.1), pieces
+ * of that size for a whole chunk, so no large buffer outlives what it holds.
  */
-const compressOutput = (raw: number): number =>
-  Math.max(zlib.constants.Z_MIN_CHUNK, Math.min(raw + 1024, 64 * 1024 ** 2));
+const compressOutput = (raw: number): number => Math.min(raw, SAMPLE_BYTES) + 1024;
 
 const CODECS: Record<Exclude<CodecId, typeof Codec.none>, CodecImpl> = {
   [Codec.brotli]: {
@@ -74,18 +71,18 @@ const CODECS: Record<Exclude<CodecId, typeof Codec.none>, CodecImpl> = {
           [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
         },
       }),
-    decompress: (bytes, maxOutputLength) =>
+    decompress: (bytes, maxOutputLength, own) =>
       zlib.brotliDecompressSync(bytes, {
         maxOutputLength,
-        chunkSize: outputChunk(maxOutputLength),
+        chunkSize: outputChunk(maxOutputLength, own),
       }),
     maxRatio: 16_384,
   },
   [Codec.gzip]: {
     compress: (data) =>
       zlib.gzipSync(data, { level: 1, chunkSize: compressOutput(data.byteLength) }),
-    decompress: (bytes, maxOutputLength) =>
-      zlib.gunzipSync(bytes, { maxOutputLength, chunkSize: outputChunk(maxOutputLength) }),
+    decompress: (bytes, maxOutputLength, own) =>
+      zlib.gunzipSync(bytes, { maxOutputLength, chunkSize: outputChunk(maxOutputLength, own) }),
     maxRatio: 1_032,
   },
 };
@@ -105,11 +102,14 @@ export const SAMPLE_AGAIN = 8;
 /**
  * Chunks found not worth compressing, by the memory they view (buffer, then offset and
  * length): a live state saves the same large arrays again and again, and each 64 KiB sample
- * costs brotli 1-1.5 ms here, twice per S1 save (#17.1). A verdict is trusted for
+ * costs brotli 1-1.5 ms here, twice per S1 save() (#17.1). A verdict is trusted for
  * SAMPLE_AGAIN - 1 more saves of that memory: data that became compressible is stored raw
- * that long, which costs disk space only.
+ * that long, which costs disk space only. Helps save() on the calling thread; the background
+ * thread gets its staging buffer anew with each write, so it samples every time.
  */
 const notWorthIt = new WeakMap<ArrayBufferLike, Map<string, number>>();
+/** Verdicts kept per buffer: views that keep changing their span do not pile up. */
+const MAX_SPANS = 64;
 
 /** True while `data`'s memory was found not worth compressing recently (counts this use). */
 function knownIncompressible(data: Uint8Array): boolean {
@@ -128,6 +128,7 @@ function knownIncompressible(data: Uint8Array): boolean {
 function rememberIncompressible(data: Uint8Array): void {
   let spans = notWorthIt.get(data.buffer);
   if (spans === undefined) notWorthIt.set(data.buffer, (spans = new Map()));
+  if (spans.size >= MAX_SPANS) spans.clear();
   spans.set(`${data.byteOffset}:${data.byteLength}`, 0);
 }
 
@@ -174,13 +175,15 @@ export function maxRawBytes(codec: number, stored: number): number {
  * Inverse of compressChunk; the result has exactly `rawLength` bytes or this throws. Output
  * stops at `rawLength` (zlib's `maxOutputLength`): a stream inflating beyond what the file
  * declares fails at that point instead of filling memory. `where` names the file in the
- * error (a CorruptCheckpointError, #16.5).
+ * error (a CorruptCheckpointError, #16.5). `own`: the caller keeps the result as a buffer
+ * of its own (a restored segment), so zlib fills one of exactly `rawLength` bytes.
  */
 export function decompressChunk(
   codec: number,
   bytes: Uint8Array,
   rawLength: number,
   where?: string,
+  own = false,
 ): Buffer {
   const corrupt = (what: string) =>
     new CorruptCheckpointError(
@@ -197,7 +200,7 @@ export function decompressChunk(
         `unknown codec ${codec}: written by a newer version of resumable-state`,
       );
     }
-    out = impl.decompress(bytes, Math.max(rawLength, 1));
+    out = impl.decompress(bytes, Math.max(rawLength, 1), own);
   }
   if (out.byteLength !== rawLength) {
     throw corrupt(`chunk decompressed to ${out.byteLength} bytes, expected ${rawLength}`);

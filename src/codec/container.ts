@@ -493,8 +493,9 @@ export function readCheckpoint(source: ByteSource, where: string): UnpackedCheck
     throw corrupt(where, `checksum mismatch (stored ${hex(expected)}, computed ${hex(crc)})`);
   }
   try {
+    // Segments become the restored arrays' own buffers (`own`); the structure is only read.
     const chunks = header.chunks.map(([codec, , raw], i) =>
-      decompressChunk(codec, stored[i]!, raw, where),
+      decompressChunk(codec, stored[i]!, raw, where, i > 0),
     );
     const [structure, ...segmentBytes] = chunks;
     // Each segment gets a buffer of its own, so restored arrays own exactly their bytes.
