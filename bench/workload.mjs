@@ -123,7 +123,7 @@ async function measureOurs(w, prepare, run = 0, twin = undefined, limit = undefi
     ['syncPauseFirst', 'syncToDurableFirst'], // the first sync() of a checkpoint
     ['syncPause', 'syncToDurable'], // a later one, once the first has landed
   ]) {
-    gc();
+    prepare(); // the same start as every timed durable write (ends with a gc)
     t = now();
     const started = chp.sync();
     sample[pause] = now() - t;
@@ -155,11 +155,11 @@ async function measureOurs(w, prepare, run = 0, twin = undefined, limit = undefi
   };
   if (dirV1 !== undefined && run % 2 === 1) sample.restoreV1 = restoreFrom(dirV1);
   sample.restore = restoreFrom(dir);
-  if (dirV1 !== undefined && run % 2 === 0) sample.restoreV1 = restoreFrom(dirV1);
-  if (dirV1 !== undefined) removeDir(dirV1);
   // The physical limit of a restore, right after ours: the same file read into fresh memory.
   gc();
   sample.rawRead = rawRead(location);
+  if (dirV1 !== undefined && run % 2 === 0) sample.restoreV1 = restoreFrom(dirV1);
+  if (dirV1 !== undefined) removeDir(dirV1);
   removeDir(dir);
   return sample;
 }
