@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
+import { decodeState, encodeState } from '../dist/codec/serializer.js';
 
 /** Runs `fn`, which must throw; returns what it threw. */
 export function thrownBy(fn: () => unknown): unknown {
@@ -113,4 +114,13 @@ export function runModule(script: string): string {
     encoding: 'utf8',
     timeout: 20_000,
   });
+}
+
+/** `value` encoded and decoded by the state serializer (format 2), segments as fresh buffers. */
+export function portableRoundTrip(value: unknown): unknown {
+  const { structure, segments } = encodeState({ value });
+  return decodeState(
+    structure,
+    segments.map((s) => s.slice().buffer),
+  ).value;
 }

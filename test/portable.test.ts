@@ -9,15 +9,13 @@ import { describe, expect, test } from 'vitest';
 import { decodePortable, FormatError } from '../dist/codec/portable/decode.js';
 import { decodeState, encodeState } from '../dist/codec/serializer.js';
 import { registerClass, SerializationError } from '../dist/index.js';
-import { distModule, runModule, settersCalledDuring, thrownBy } from './helpers.js';
-
-const roundTrip = (value: unknown) => {
-  const { structure, segments } = encodeState({ value });
-  return decodeState(
-    structure,
-    segments.map((s) => s.slice().buffer),
-  ).value;
-};
+import {
+  distModule,
+  portableRoundTrip,
+  runModule,
+  settersCalledDuring,
+  thrownBy,
+} from './helpers.js';
 
 /**
  * A v2 structure by hand: the magic, `value`'s bytes, an empty buffer table, no referenced
@@ -64,7 +62,7 @@ describe('format 2 round trips', () => {
   test('any structured-clone value comes back equal, prototypes (null ones too) included', () => {
     fc.assert(
       fc.property(anything, (value) => {
-        expect(roundTrip(value)).toStrictEqual(value);
+        expect(portableRoundTrip(value)).toStrictEqual(value);
       }),
       { numRuns: 300 },
     );
@@ -74,7 +72,7 @@ describe('format 2 round trips', () => {
     const when = new Date(86_400_000);
     const weights = new Float64Array([1.5, 2.5]);
     const view = new Uint8Array(weights.buffer, 8, 8);
-    const back = roundTrip({ a: when, b: when, w: weights, again: weights, view }) as {
+    const back = portableRoundTrip({ a: when, b: when, w: weights, again: weights, view }) as {
       a: Date;
       b: Date;
       w: Float64Array;
@@ -92,10 +90,10 @@ describe('format 2 round trips', () => {
   test('object ids never carry over from one encoding to the next, a failed one included', () => {
     const x = { name: 'x' };
     const y = { name: 'y' };
-    roundTrip({ first: x, again: x });
+    portableRoundTrip({ first: x, again: x });
     // Fails after y and x got ids: those must not pass for ids of the next encoding.
     expect(() => encodeState({ value: { y, x, bad: () => 1 } })).toThrow(SerializationError);
-    const back = roundTrip({ y, x, same: x }) as Record<string, { name: string }>;
+    const back = portableRoundTrip({ y, x, same: x }) as Record<string, { name: string }>;
     expect([back.y!.name, back.x!.name]).toEqual(['y', 'x']);
     expect(back.same).toBe(back.x);
     expect(back.y).not.toBe(back.x);
@@ -127,17 +125,17 @@ describe('format 2 round trips', () => {
   test('strings keep every UTF-16 code unit, lone surrogates included', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {
-        expect(roundTrip(s)).toBe(s);
+        expect(portableRoundTrip(s)).toBe(s);
       }),
     );
     const odd = ['\ud800', 'a\udfffb', '\u00ff\u0100', `${'x'.repeat(70)}\ud83d`];
-    for (const s of odd) expect(roundTrip(s)).toBe(s);
+    for (const s of odd) expect(portableRoundTrip(s)).toBe(s);
   });
 
   test('numbers at every encoding boundary, -0 and NaN included', () => {
     const numbers = [0, -0, 1, -1, 63, 64, -64, -65, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 32];
     numbers.push(2 ** 53, -(2 ** 53), Number.NaN, Number.MIN_VALUE, Number.MAX_VALUE, -Infinity);
-    const back = roundTrip(numbers) as number[];
+    const back = portableRoundTrip(numbers) as number[];
     expect(back.map((n, i) => Object.is(n, numbers[i]))).toEqual(numbers.map(() => true));
   });
 
@@ -159,8 +157,8 @@ describe('format 2 round trips', () => {
     // A hole or a non-number keeps the item-by-item encoding (and the hole).
     // biome-ignore lint/suspicious/noSparseArray: the hole is the point.
     const holey = [1, 2, , 4, 5];
-    expect(roundTrip(holey)).toStrictEqual(holey);
-    expect(roundTrip([1, 2, 3, '4', 5])).toStrictEqual([1, 2, 3, '4', 5]);
+    expect(portableRoundTrip(holey)).toStrictEqual(holey);
+    expect(portableRoundTrip([1, 2, 3, '4', 5])).toStrictEqual([1, 2, 3, '4', 5]);
   });
 
   test('a sparse array whose first item is a number keeps its holes, nothing allocated for its length', () => {
@@ -168,7 +166,7 @@ describe('format 2 round trips', () => {
     for (const first of [7, 0.5]) {
       const sparse: unknown[] = [first];
       sparse[2 ** 32 - 2] = 'last';
-      const back = roundTrip(sparse) as unknown[];
+      const back = portableRoundTrip(sparse) as unknown[];
       expect(back.length).toBe(2 ** 32 - 1);
       expect(Object.keys(back)).toEqual(['0', String(2 ** 32 - 2)]);
       expect([back[0], back[2 ** 32 - 2]]).toEqual([first, 'last']);
@@ -178,7 +176,7 @@ describe('format 2 round trips', () => {
     const numbers = ints.map((n) => n + 0.5);
     const mixed = [...ints];
     mixed[2 ** 21] = 0.25;
-    const lists = roundTrip({ ints, numbers, mixed }) as Record<string, number[]>;
+    const lists = portableRoundTrip({ ints, numbers, mixed }) as Record<string, number[]>;
     for (const [name, list] of Object.entries({ ints, numbers, mixed })) {
       expect(lists[name]!.length).toBe(list.length);
       expect(lists[name]!.every((n, i) => n === list[i])).toBe(true);
@@ -213,7 +211,11 @@ describe('format 2 round trips', () => {
       [0.5, 2, 3, 4, 5, 6],
       ['a', 2, 3, 4, 5, 6],
     ]) {
-      const back = roundTrip({ grown: grown(items), shrunk: shrunk(items), tail: 'end' }) as {
+      const back = portableRoundTrip({
+        grown: grown(items),
+        shrunk: shrunk(items),
+        tail: 'end',
+      }) as {
         grown: unknown[];
         shrunk: unknown[];
         tail: string;
@@ -236,12 +238,12 @@ describe('format 2 round trips', () => {
     const huge: unknown[] = [];
     huge[2 ** 32 - 2] = 'last';
     huge[5] = 'five';
-    const back = roundTrip(huge) as unknown[];
+    const back = portableRoundTrip(huge) as unknown[];
     expect(back.length).toBe(2 ** 32 - 1);
     expect(Object.keys(back)).toEqual(['5', String(2 ** 32 - 2)]);
     // biome-ignore lint/suspicious/noSparseArray: holes are the point.
     const trailing = [1, , 3, , ,];
-    expect(roundTrip(trailing)).toStrictEqual(trailing);
+    expect(portableRoundTrip(trailing)).toStrictEqual(trailing);
   });
 
   test('a state nested 200,000 levels deep decodes (the decoder keeps its own stack)', () => {
@@ -270,7 +272,7 @@ describe('format 2 round trips', () => {
 
   test('__proto__ keys stay data: no prototype changes, nothing polluted', () => {
     const state = JSON.parse('{"__proto__": {"polluted": true}, "a": {"__proto__": null}}');
-    const back = roundTrip(state) as Record<string, unknown>;
+    const back = portableRoundTrip(state) as Record<string, unknown>;
     expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
     expect(Object.hasOwn(back, '__proto__')).toBe(true);
     expect((back.a as object).constructor).toBe(Object);
@@ -279,7 +281,7 @@ describe('format 2 round trips', () => {
 
   test('no setter runs while decoding, even one someone put on Object.prototype', () => {
     const calls = settersCalledDuring(Object.prototype, 'trap', () => {
-      const back = roundTrip({ trap: 1, list: [{ trap: 2 }] }) as { trap: number };
+      const back = portableRoundTrip({ trap: 1, list: [{ trap: 2 }] }) as { trap: number };
       expect(Object.getOwnPropertyDescriptor(back, 'trap')?.value).toBe(1);
     });
     expect(calls).toBe(0);
@@ -305,7 +307,7 @@ describe('format 2 round trips', () => {
   test('no setter runs while filling arrays, even one on an index of Array.prototype', () => {
     const calls = settersCalledDuring(Array.prototype, '1', () => {
       const lists = { ints: [1, 2, 3, 4], numbers: [0.5, 1.5, 2.5, 3.5], mixed: ['a', 'b'] };
-      const back = roundTrip(lists) as typeof lists;
+      const back = portableRoundTrip(lists) as typeof lists;
       expect(Object.getOwnPropertyDescriptor(back.ints, '1')?.value).toBe(2);
       expect(Object.getOwnPropertyDescriptor(back.numbers, '1')?.value).toBe(1.5);
       expect(Object.getOwnPropertyDescriptor(back.mixed, '1')?.value).toBe('b');
@@ -322,7 +324,7 @@ describe('format 2 round trips', () => {
       }
     }
     registerClass(Counted, 'portable.Counted');
-    const back = roundTrip([new Counted(), new Counted()]) as Counted[];
+    const back = portableRoundTrip([new Counted(), new Counted()]) as Counted[];
     expect(constructed).toBe(2);
     expect(back[1]).toBeInstanceOf(Counted);
     expect(back[1]!.n).toBe(1);
