@@ -18,6 +18,7 @@ import {
   memoryStore,
   StoreError,
 } from '../dist/index.js';
+import { writebackPace } from '../dist/store/file.js';
 import { exitedPid, thrownBy } from './helpers.js';
 import { describeStoreContract, type StoreCase } from './store-contract.js';
 
@@ -217,6 +218,75 @@ describe('fileStore through a Checkpoint', () => {
     files.forEach((file, i) => {
       expect(nodeFs.readFileSync(join(dir, file)).equals(saved[i]!)).toBe(true);
     });
+  });
+
+  it('a large save hands its pages to the disk every 8 MiB while writing them, and the file is exact (#17.1)', () => {
+    const dir = tempDir();
+    const chp = new Checkpoint<{ data: Uint8Array }>({
+      name: 'job',
+      dir,
+      compression: 'none',
+      log: false,
+      signals: false,
+    });
+    open.push(chp as unknown as Checkpoint<Record<string, unknown>>);
+    const data = new Uint8Array(40 * 1024 ** 2);
+    for (let i = 0; i < data.length; i += 4096) data[i] = (i / 4096) % 251;
+    chp.restore({ data });
+    const writes: number[] = [];
+    const flushed: string[] = [];
+    const { writeSync, fsync } = nodeFs;
+    nodeFs.writeSync = ((fd: number, buffer: Uint8Array, offset?: number, length?: number) => {
+      writes.push(length ?? buffer.byteLength);
+      return (writeSync as (...a: unknown[]) => number)(fd, buffer, offset, length);
+    }) as typeof nodeFs.writeSync;
+    nodeFs.fsync = ((fd: number, callback: (err: Error | null) => void) => {
+      flushed.push(nodeFs.readlinkSync(`/proc/self/fd/${fd}`));
+      fsync(fd, callback);
+    }) as typeof nodeFs.fsync;
+    try {
+      chp.save();
+    } finally {
+      nodeFs.writeSync = writeSync;
+      nodeFs.fsync = fsync;
+    }
+    // The header, five slices of the 40 MiB, the trailer; a hand-over after each 8 MiB
+    // written and one before the checksum, all of the temp file.
+    expect(writes.filter((n) => n > 64 * 1024)).toEqual(Array(5).fill(8 * 1024 ** 2));
+    expect(flushed).toHaveLength(6);
+    expect(new Set(flushed.map((path) => path.replace(/\.tmp[^/]*$/, '.tmp')))).toEqual(
+      new Set([join(dir, 'job.ckpt.tmp')]),
+    );
+    chp.close();
+    const back = restoreFresh('job', dir, { data: new Uint8Array(0) });
+    expect(Buffer.from(back.data).equals(Buffer.from(data))).toBe(true);
+  });
+
+  it('a file of any size is handed to the disk at most 16 times while written (#17.1)', () => {
+    const path = join(tempDir(), 'f');
+    nodeFs.writeFileSync(path, 'x');
+    const { fsync } = nodeFs;
+    let flushes = 0;
+    nodeFs.fsync = ((fd: number, callback: (err: Error | null) => void) => {
+      flushes++;
+      fsync(fd, callback);
+    }) as typeof nodeFs.fsync;
+    try {
+      for (const [total, slice, expected] of [
+        [4 * 1024 ** 2, 8 * 1024 ** 2, 0],
+        [40 * 1024 ** 2, 8 * 1024 ** 2, 5],
+        [10 * 1024 ** 3, 640 * 1024 ** 2, 16],
+        [64 * 1024 ** 3, 1024 ** 3, 16],
+      ] as const) {
+        flushes = 0;
+        const pace = writebackPace(path, [{ byteLength: total } as Uint8Array]);
+        expect(pace.slice).toBe(slice);
+        for (let left = total; left > 0; left -= pace.slice) pace.wrote(Math.min(left, pace.slice));
+        expect(flushes).toBe(expected);
+      }
+    } finally {
+      nodeFs.fsync = fsync;
+    }
   });
 
   it('a Checkpoint opened with a lower keep deletes the extra generations on its first save', () => {

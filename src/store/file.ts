@@ -72,6 +72,14 @@ export interface FileStoreOptions {
 }
 
 const MAX_WRITE_RETRIES = 100;
+/**
+ * #17.1: a large file is handed to the disk every this many bytes while it is written (see
+ * startWriteback), so the disk works during the writes and the checksum, not only in the
+ * final fsync. S1 (104 MB), alternating rounds here: a raw write then fsync 90 ms, the same
+ * write handing its pages over every 8 MiB 82 ms. At most MAX_WRITEBACKS per file.
+ */
+const WRITEBACK_SLICE = 8 * 1024 ** 2;
+const MAX_WRITEBACKS = 16;
 /** Longest header read to find a file's stored name (a huge `key`). */
 const MAX_HEADER = 16 * 1024 * 1024;
 /** Never follow a planted link, never block on a FIFO (#11.8). */
@@ -281,13 +289,21 @@ function createFileStore(
     }
   }
 
-  function writeAll(fd: number, data: Uint8Array): void {
+  /** Writes all of `data`, in slices of at most `slice` bytes, telling `wrote` of each. */
+  function writeAll(
+    fd: number,
+    data: Uint8Array,
+    slice = IO_SLICE,
+    wrote?: (bytes: number) => void,
+  ): void {
     let offset = 0;
     let retries = 0;
     while (offset < data.byteLength) {
       try {
         // At most 1 GiB per call: node:fs refuses lengths above 2^31 - 1 (#11.9).
-        offset += fs.writeSync(fd, data, offset, Math.min(data.byteLength - offset, IO_SLICE));
+        const n = fs.writeSync(fd, data, offset, Math.min(data.byteLength - offset, slice));
+        offset += n;
+        wrote?.(n);
       } catch (err) {
         // Non-blocking descriptors (rare for files) may ask to retry; bounded, as sonic-boom does.
         if (!isErrno(err, 'EAGAIN') || ++retries > MAX_WRITE_RETRIES) throw err;
@@ -369,11 +385,13 @@ function createFileStore(
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
         fd = fs.openSync(temp, 'wx', 0o600);
         const last = parts.length - 1;
-        for (let i = 0; i < last; i++) writeAll(fd, parts[i]!);
-        if (isUnsealed(parts)) {
+        const unsealed = isUnsealed(parts);
+        const pace = options.fs === undefined && unsealed ? writebackPace(temp, parts) : undefined;
+        for (let i = 0; i < last; i++) writeAll(fd, parts[i]!, pace?.slice, pace?.wrote);
+        if (unsealed) {
           // #17.1: the checksum goes in the trailer: computed while the disk already
           // flushes the bytes before it, and written after them.
-          if (options.fs === undefined) startWriteback(temp);
+          if (pace !== undefined) startWriteback(temp);
           sealCheckpoint(parts);
         }
         if (last >= 0) writeAll(fd, parts[last]!);
@@ -477,6 +495,29 @@ function startWriteback(path: string): void {
     const fd = nodeFs.openSync(path, nodeFs.constants.O_RDONLY);
     nodeFs.fsync(fd, () => nodeFs.close(fd, () => {}));
   } catch {}
+}
+
+/**
+ * Hands the file at `path` to the disk (startWriteback) each time another slice of `parts`
+ * was written: every WRITEBACK_SLICE bytes, or every sixteenth of a larger file, so no save
+ * queues more than MAX_WRITEBACKS flushes on libuv's pool.
+ */
+export function writebackPace(
+  path: string,
+  parts: readonly Uint8Array[],
+): { slice: number; wrote(bytes: number): void } {
+  const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  const every = Math.max(WRITEBACK_SLICE, Math.ceil(total / MAX_WRITEBACKS));
+  let unflushed = 0;
+  return {
+    slice: Math.min(IO_SLICE, every),
+    wrote(bytes) {
+      unflushed += bytes;
+      if (unflushed < every) return;
+      unflushed = 0;
+      startWriteback(path);
+    },
+  };
 }
 
 /** Closes descriptors on libuv's thread pool (see holdGenerations). */
