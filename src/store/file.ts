@@ -45,6 +45,7 @@ import { formatWait, sleep } from './lease-wait.js';
 import { readRegularFile, SAFE_READ_FLAGS } from './regular-file.js';
 import type { CheckpointJournal, CheckpointStore, Generation, StoredJournal } from './store.js';
 import { withTarget } from './thread-target.js';
+import { requestWriteback, writebackPace } from './writeback.js';
 
 /** The subset of node:fs the file store uses; pass a faulty one to test failures. */
 export { openFileSource } from './file-io.js';
@@ -72,14 +73,6 @@ export interface FileStoreOptions {
 }
 
 const MAX_WRITE_RETRIES = 100;
-/**
- * #17.1: a large file is handed to the disk every this many bytes while it is written (see
- * startWriteback), so the disk works during the writes and the checksum, not only in the
- * final fsync. S1 (104 MB), alternating rounds here: a raw write then fsync 90 ms, the same
- * write handing its pages over every 8 MiB 82 ms. At most MAX_WRITEBACKS per file.
- */
-const WRITEBACK_SLICE = 8 * 1024 ** 2;
-const MAX_WRITEBACKS = 16;
 /** Longest header read to find a file's stored name (a huge `key`). */
 const MAX_HEADER = 16 * 1024 * 1024;
 /** Never follow a planted link, never block on a FIFO (#11.8). */
@@ -386,12 +379,13 @@ function createFileStore(
         fd = fs.openSync(temp, 'wx', 0o600);
         const last = parts.length - 1;
         const unsealed = isUnsealed(parts);
-        const pace = options.fs === undefined && unsealed ? writebackPace(temp, parts) : undefined;
+        const pace =
+          options.fs === undefined && unsealed ? writebackPace(temp, parts, IO_SLICE) : undefined;
         for (let i = 0; i < last; i++) writeAll(fd, parts[i]!, pace?.slice, pace?.wrote);
         if (unsealed) {
           // #17.1: the checksum goes in the trailer: computed while the disk already
           // flushes the bytes before it, and written after them.
-          if (pace !== undefined) startWriteback(temp);
+          if (pace !== undefined) requestWriteback(temp, true);
           sealCheckpoint(parts);
         }
         if (last >= 0) writeAll(fd, parts[last]!);
@@ -481,43 +475,6 @@ function createFileStore(
   // does the writing; a custom fs (fault injection) keeps writes on the calling thread.
   if (options.fs !== undefined) return store;
   return withTarget(store, { module: BUILT_IN.file, name: 'backgroundFileStore', args: [dir] });
-}
-
-/**
- * Starts flushing the file at `path` to disk on libuv's thread pool and returns at once,
- * so the caller computes while the disk works (#17.1). Best effort, and never the fsync a
- * save relies on: the writer's own fsync follows on its own descriptor, which was opened
- * before this one and so still hears of any write-back error (Linux reports one to every
- * descriptor open when it happened).
- */
-function startWriteback(path: string): void {
-  try {
-    const fd = nodeFs.openSync(path, nodeFs.constants.O_RDONLY);
-    nodeFs.fsync(fd, () => nodeFs.close(fd, () => {}));
-  } catch {}
-}
-
-/**
- * Hands the file at `path` to the disk (startWriteback) each time another slice of `parts`
- * was written: every WRITEBACK_SLICE bytes, or every sixteenth of a larger file, so no save
- * queues more than MAX_WRITEBACKS flushes on libuv's pool.
- */
-export function writebackPace(
-  path: string,
-  parts: readonly Uint8Array[],
-): { slice: number; wrote(bytes: number): void } {
-  const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
-  const every = Math.max(WRITEBACK_SLICE, Math.ceil(total / MAX_WRITEBACKS));
-  let unflushed = 0;
-  return {
-    slice: Math.min(IO_SLICE, every),
-    wrote(bytes) {
-      unflushed += bytes;
-      if (unflushed < every) return;
-      unflushed = 0;
-      startWriteback(path);
-    },
-  };
 }
 
 /** Closes descriptors on libuv's thread pool (see holdGenerations). */

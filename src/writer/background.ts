@@ -11,6 +11,7 @@ import {
 import { StoreError } from '../errors.js';
 import { WARNING } from '../hooks/exit.js';
 import { Signals } from '../hooks/signals.js';
+import { setWritebackHandOff } from '../store/writeback.js';
 import {
   type CallReply,
   Control,
@@ -25,6 +26,13 @@ import { rebuildError } from './writer.js';
 const START_WAIT_MS = 5000;
 /** A background thread whose heartbeat stands still this long is taken for dead. */
 const STALE_MS = 120_000;
+/**
+ * Early flushes of a main-thread save (store/writeback.ts) in flight at once on libuv's pool
+ * (4 threads, shared with the user's own async I/O): one while the file is written, one
+ * more for the final one, before the checksum.
+ */
+const WRITEBACKS_WRITING = 1;
+const WRITEBACKS_FINAL = 2;
 
 export class Background {
   static #instance: Background | undefined;
@@ -92,6 +100,7 @@ export class Background {
       else if (message.type === 'reply') this.#settle(message);
       else this.signals.lost(message.reason);
     });
+    setWritebackHandOff((path, final) => this.#handWriteback(path, final));
     worker.on('error', (err) => {
       this.#alive = false;
       // Process-wide: no checkpoint owns the thread (#16.5).
@@ -105,6 +114,17 @@ export class Background {
     });
     // After the listeners: adding a 'message' listener refs the port again.
     worker.unref();
+  }
+
+  // Flushes run on this thread's descriptors closed by the background thread's event loop,
+  // which turns even while a synchronous loop of saves holds this one (store/writeback.ts).
+  #handWriteback(path: string, final: boolean): boolean {
+    if (!this.alive) return false;
+    const limit = final ? WRITEBACKS_FINAL : WRITEBACKS_WRITING;
+    if (Atomics.load(this.control, Control.WRITEBACKS) >= limit) return true;
+    Atomics.add(this.control, Control.WRITEBACKS, 1);
+    this.#post({ type: 'writeback', path });
+    return true;
   }
 
   #raiseAll(): void {

@@ -23,8 +23,10 @@ export const Control = {
   HEARTBEAT: 1,
   /** Set to 1 by the background thread once it listens for messages. */
   READY: 2,
+  /** Flushes handed to the background thread and not finished yet (store/writeback.ts). */
+  WRITEBACKS: 3,
   /** Length of the control array. */
-  LENGTH: 3,
+  LENGTH: 4,
 } as const;
 
 /**
@@ -123,6 +125,8 @@ export type ToBackground =
    * (#17.2), pausing while `saving[0]` is above 0 (a save running on the main thread, #17.1).
    */
   | { type: 'prefault'; data: SharedArrayBuffer; saving: Int32Array }
+  /** Flushes the file at `path` early, for a save on the main thread (store/writeback.ts). */
+  | { type: 'writeback'; path: string }
   | {
       type: 'write';
       status: Int32Array;

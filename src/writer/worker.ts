@@ -16,6 +16,7 @@ import { packCheckpoint } from '../codec/container.js';
 import { WorkerSignals } from '../hooks/signals-worker.js';
 import { backgroundFileStore } from '../store/file.js';
 import { hostRemoteStore } from '../store/remote-host.js';
+import { startWriteback } from '../store/writeback.js';
 import {
   type BackgroundData,
   BUILT_IN,
@@ -95,6 +96,9 @@ port.on('message', (message: ToBackground) => {
       break;
     case 'prefault':
       prefault(message.data, message.saving);
+      break;
+    case 'writeback':
+      startWriteback(message.path, () => Atomics.sub(control, Control.WRITEBACKS, 1));
       break;
     case 'write':
       // One write at a time per store, in order: a later snapshot lands after an earlier one.
