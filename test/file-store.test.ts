@@ -95,6 +95,8 @@ interface Faults {
   renameError: { code: string; target: RegExp } | undefined;
   /** Temp file paths that were opened. */
   opened: string[];
+  /** When set, opening this folder (to fsync it) throws this code. */
+  folderError: { code: string; folder: string } | undefined;
 }
 
 function faultyFs(): { fs: FileSystem; faults: Faults } {
@@ -104,6 +106,7 @@ function faultyFs(): { fs: FileSystem; faults: Faults } {
     openError: undefined,
     renameError: undefined,
     opened: [],
+    folderError: undefined,
   };
   const fs: FileSystem = {
     ...nodeFs,
@@ -111,6 +114,7 @@ function faultyFs(): { fs: FileSystem; faults: Faults } {
       const p = String(path);
       const isTemp = p.includes('.ckpt.tmp-'); // a save's temp file (not a lock's)
       if (isTemp && faults.openError !== undefined) throw errno(faults.openError, 'open', p);
+      if (faults.folderError?.folder === p) throw errno(faults.folderError.code, 'open', p);
       const fd = nodeFs.openSync(path, flags ?? 'r', m);
       if (isTemp) {
         tempFds.set(fd, p);
@@ -428,6 +432,36 @@ describe('fileStore through a Checkpoint', () => {
     expect(nodeFs.readFileSync(join(dir, 'job.ckpt.1')).equals(previous)).toBe(true);
     chp.close();
     expect(restoreFresh('job', dir, { v: 0, text: '' })).toEqual({ v: 2, text: 'x'.repeat(2000) });
+  });
+
+  it('EMFILE flushing the folder after the rename: StoreError saying the new file is in place, which restore() gets', () => {
+    const { dir, faults, chp, s, latest, file } = savedTwice();
+    faults.folderError = { code: 'EMFILE', folder: dir };
+    s.v = 3;
+    const caught = thrownBy(() => chp.save());
+    expect(caught).toBeInstanceOf(StoreError);
+    const err = caught as StoreError & { cause: NodeJS.ErrnoException };
+    expect(err.code).toBe('CHECKPOINT_STORE');
+    expect(err.cause.code).toBe('EMFILE');
+    expect(err.message).toBe(
+      `Checkpoint "job" was saved to ${file}, but its folder could not be flushed to disk (${err.cause.message}): the new save is in place and restore() loads it, but a power loss now could undo it`,
+    );
+    expect(listing(dir)).toEqual(['job.ckpt', 'job.ckpt.1', 'job.lock']);
+    expect(nodeFs.readFileSync(join(dir, 'job.ckpt.1')).equals(latest)).toBe(true);
+    faults.folderError = undefined;
+    s.v = 4;
+    chp.save();
+    chp.close();
+    expect(restoreFresh('job', dir, { v: 0, text: '' })).toEqual({ v: 4, text: 'x'.repeat(2000) });
+  });
+
+  it('a save whose folder flush failed is what the next restore() loads', () => {
+    const { dir, faults, chp, s } = savedTwice();
+    faults.folderError = { code: 'EIO', folder: dir };
+    s.v = 3;
+    expect(() => chp.save()).toThrow(StoreError);
+    chp.close();
+    expect(restoreFresh('job', dir, { v: 0, text: '' })).toEqual({ v: 3, text: 'x'.repeat(2000) });
   });
 
   it.each([

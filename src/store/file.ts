@@ -213,7 +213,17 @@ function createFileStore(
     const held = holdGenerations(existing);
     try {
       shiftGenerations(existing, file, temp, keep);
-      syncDir();
+      try {
+        syncDir();
+      } catch (err) {
+        // The rename is done: the new file is what restore() loads, so this save did not
+        // simply fail (a retry is still right: it flushes the folder again).
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new StoreError(
+          `Checkpoint "${name}" was saved to ${file}, but its folder could not be flushed to disk (${reason}): the new save is in place and restore() loads it, but a power loss now could undo it`,
+          { cause: err },
+        );
+      }
     } finally {
       // #17.1: after the folder's fsync, so the dropped generation's blocks are freed (and,
       // on a file system mounted with `discard`, trimmed) in a later journal commit than the
