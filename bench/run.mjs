@@ -208,6 +208,9 @@ const TITLES = {
 const titleOf = (id) => (args.quick ? `${TITLES[id]} (quick: ⅒ size)` : TITLES[id]);
 
 /** Our durable save: every save() call of every run (first and later ones) pooled. */
+/** The fastest of `values` (a run where the disk drew no slow round), or undefined. */
+const fastestOf = (values) =>
+  Array.isArray(values) && values.length > 0 ? Math.min(...values) : undefined;
 const ourSave = (id) => {
   const o = T(id)?.ours;
   return o === undefined ? undefined : med([...(o.saveFirst ?? []), ...(o.saveRepeat ?? [])]);
@@ -346,15 +349,23 @@ function targets() {
       );
     } else add('S1 save ≥ 50× faster than the seed', 'seed not measured', undefined);
     const raw = med(T('S1').disk.write);
+    // The disk is bimodal (see the method): the fastest of each side, where neither drew a
+    // slow round, shows what the save itself costs next to the median's verdict.
+    const fastest = (ours, limit) =>
+      has(fastestOf(ours)) && has(fastestOf(limit))
+        ? `; fastest ${ms(fastestOf(ours))} vs ${ms(fastestOf(limit))}: ${limitRatio(fastestOf(ours), fastestOf(limit))}`
+        : '';
     add(
       'S1 durable save ≤ 1.15× a raw durable write of as many bytes (#17.1)',
-      `${limitRatio(save, raw)} (${ms(save)} vs ${ms(raw)})`,
+      `${limitRatio(save, raw)} (${ms(save)} vs ${ms(raw)})` +
+        fastest([...(t1.saveFirst ?? []), ...(t1.saveRepeat ?? [])], T('S1').disk.write),
       save <= 1.15 * raw,
     );
     const read = med(t1.rawRead);
     add(
       'S1 restore at the read speed: ≤ 1.15× a raw read of the file (#17.3)',
-      `${limitRatio(ourRestore('S1'), read)} (${ms(ourRestore('S1'))} vs ${ms(read)})`,
+      `${limitRatio(ourRestore('S1'), read)} (${ms(ourRestore('S1'))} vs ${ms(read)})` +
+        fastest(t1.restore, t1.rawRead),
       has(read) ? ourRestore('S1') <= 1.15 * read : undefined,
     );
     const pause = med(t1.syncPause);
@@ -636,6 +647,8 @@ const report = [
   '  `bench/workload.mjs S1 --runs 5` alone; since a save hands its pages to the disk while it',
   '  writes them (`src/store/writeback.ts`) and run 1 is paired with fresh memory, 0.99× and 1.13× in',
   '  two full runs. Reads drift alike: S1 restore ÷ raw read 0.89-1.20× over six full runs that day.',
+  '  So the S1 targets also set the fastest of each side against each other: runs where neither',
+  '  drew a slow round, which shows what the save or restore itself costs.',
   '- **Same start for every timed durable write** (#17.1), ours and the raw one: the bytes about to be',
   '  written are read once (a live state is warm, so is the raw buffer), then as many bytes of page',
   '  cache are written, fsynced and deleted. On these VMs a 100 MB `write()` into pages freed a moment',
