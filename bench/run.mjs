@@ -207,10 +207,10 @@ const TITLES = {
 };
 const titleOf = (id) => (args.quick ? `${TITLES[id]} (quick: ⅒ size)` : TITLES[id]);
 
-/** Our durable save: every save() call of every run (first and later ones) pooled. */
 /** The fastest of `values` (a run where the disk drew no slow round), or undefined. */
 const fastestOf = (values) =>
   Array.isArray(values) && values.length > 0 ? Math.min(...values) : undefined;
+/** Our durable save: every save() call of every run (first and later ones) pooled. */
 const ourSave = (id) => {
   const o = T(id)?.ours;
   return o === undefined ? undefined : med([...(o.saveFirst ?? []), ...(o.saveRepeat ?? [])]);

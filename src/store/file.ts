@@ -211,19 +211,33 @@ function createFileStore(
   function publish(name: string, file: string, temp: string, keep: number): void {
     const existing = generations(name);
     const held = holdGenerations(existing);
+    let renamed = false;
+    let shifted = false;
     try {
-      shiftGenerations(existing, file, temp, keep);
-      try {
-        syncDir();
-      } catch (err) {
-        // The rename is done: the new file is what restore() loads, so this save did not
-        // simply fail (a retry is still right: it flushes the folder again).
-        const reason = err instanceof Error ? err.message : String(err);
-        throw new StoreError(
-          `Checkpoint "${name}" was saved to ${file}, but its folder could not be flushed to disk (${reason}): the new save is in place and restore() loads it, but a power loss now could undo it`,
-          { cause: err },
-        );
-      }
+      shiftGenerations(existing, file, temp, keep, () => {
+        renamed = true;
+      });
+      shifted = true;
+      syncDir();
+    } catch (err) {
+      // Before the rename, or with the folder gone, nothing new is in place.
+      if (!renamed || (shifted && isErrno(err, 'ENOENT'))) throw err;
+      // After it, the new file is what restore() loads: this save did not simply fail (a
+      // retry is still right). Older generations that failed to shift: flush the folder.
+      const durable = !shifted && succeeds(syncDir);
+      const reason = err instanceof Error ? err.message : String(err);
+      const what = shifted
+        ? 'its folder could not be flushed to disk'
+        : 'the older generations could not be shifted';
+      const state = durable
+        ? 'the new save is in place, durable, and what restore() loads'
+        : 'the new save is in place and restore() loads it, but a power loss now could undo it';
+      throw new StoreError(
+        `Checkpoint "${name}" was saved to ${file}, but ${what} (${reason}): ${state}`,
+        {
+          cause: err,
+        },
+      );
     } finally {
       // #17.1: after the folder's fsync, so the dropped generation's blocks are freed (and,
       // on a file system mounted with `discard`, trimmed) in a later journal commit than the
@@ -237,6 +251,7 @@ function createFileStore(
     file: string,
     temp: string,
     keep: number,
+    renamed: () => void,
   ): void {
     for (const g of existing) if (g.index >= keep) fs.unlinkSync(g.location);
     const hasLatest = existing.some((g) => g.index === 0);
@@ -259,6 +274,7 @@ function createFileStore(
       if (linked) ignoreErrors(() => fs.unlinkSync(staged));
       throw err;
     }
+    renamed();
     if (linked) {
       shiftOlder(existing, file, keep);
       fs.renameSync(staged, generationFile(file, 1));
@@ -494,6 +510,16 @@ function releaseLater(fds: number[]): void {
 
 function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === code;
+}
+
+/** Runs `fn`; false if it threw. */
+function succeeds(fn: () => void): boolean {
+  try {
+    fn();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function ignoreErrors(fn: () => void): void {

@@ -8,8 +8,8 @@
  * A flush runs on libuv's pool on a descriptor of its own, closed when the flush ends, which
  * only the event loop of the thread that started it can see. A synchronous loop of saves
  * never lets the main thread's loop turn, so the main thread hands its flushes to the
- * background thread (setWritebackHandOff), whose loop is free; elsewhere at most
- * MAX_LOCAL flushes are open at once, and only one per file, before its checksum.
+ * background thread (setWritebackHandOff), whose loop is free. Elsewhere a file gets only
+ * the flush before its checksum, and only while fewer than MAX_LOCAL are open.
  */
 import nodeFs from 'node:fs';
 
@@ -21,10 +21,16 @@ import nodeFs from 'node:fs';
 export const WRITEBACK_SLICE = 8 * 1024 ** 2;
 /** At most this many hand-overs per file: a larger file is handed over in sixteenths. */
 export const MAX_WRITEBACKS = 16;
-/** Flushes open at once on a thread whose event loop may not turn meanwhile. */
-const MAX_LOCAL = 2;
+/**
+ * Flushes open at once on a thread whose event loop may not turn meanwhile. One: with the
+ * main thread's (writer/background.ts) at most 3 of libuv's 4 pool threads are ours.
+ */
+const MAX_LOCAL = 1;
 
-const FLAGS = nodeFs.constants.O_RDONLY | (nodeFs.constants.O_NOFOLLOW ?? 0);
+// Never a planted link, and never a wait on a FIFO planted at the path (opened without
+// O_NONBLOCK it would block until a writer comes, with the background thread's loop).
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = nodeFs.constants;
+const FLAGS = O_RDONLY | (O_NOFOLLOW ?? 0) | (O_NONBLOCK ?? 0);
 
 /**
  * Takes a flush of `path` over (true), or leaves it to this thread (false). `final`: the
@@ -55,6 +61,14 @@ export function startWriteback(path: string, closed: () => void = () => {}): voi
     fd = nodeFs.openSync(path, FLAGS);
   } catch {
     closed();
+    return;
+  }
+  let regular = false;
+  try {
+    regular = nodeFs.fstatSync(fd).isFile();
+  } catch {}
+  if (!regular) {
+    nodeFs.close(fd, closed);
     return;
   }
   nodeFs.fsync(fd, () => nodeFs.close(fd, closed));

@@ -29,7 +29,8 @@ const STALE_MS = 120_000;
 /**
  * Early flushes of a main-thread save (store/writeback.ts) in flight at once on libuv's pool
  * (4 threads, shared with the user's own async I/O): one while the file is written, one
- * more for the final one, before the checksum.
+ * more for the final one, before the checksum. With the background thread's own (at most
+ * one), a thread of the pool is always left to the user.
  */
 const WRITEBACKS_WRITING = 1;
 const WRITEBACKS_FINAL = 2;
