@@ -436,8 +436,9 @@ async function timings() {
       }
       // The first save of a state writes memory only the program has touched, which the
       // kernel reads slowly the first time on these VMs (docs/benchmarks.md, "Restore vs
-      // raw read"; measured here: 100 MB, 187-379 against 70-100 ms once it has been
-      // written before). Its limit writes such memory too: fresh random bytes.
+      // raw read"; a durable 104 MB write here: median 201 ms from fresh random bytes, 71
+      // ms from bytes written once before, 9 alternating rounds). Its limit writes such
+      // memory too: fresh random bytes.
       if (!kernelCold) return measureDisk(bytes, payload);
       const { write } = measureDisk(bytes, randomFillSync(Buffer.allocUnsafe(bytes)), payload);
       return { write, fresh: write };

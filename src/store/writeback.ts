@@ -18,9 +18,9 @@ import nodeFs from 'node:fs';
  * (104 MB), 11 alternating rounds, two runs: 84.7 and 89.3 ms flushing only before the
  * checksum, 80.0 and 80.6 ms with this (a raw write and fsync: 81.5 and 85.5 ms).
  */
-export const WRITEBACK_SLICE = 8 * 1024 ** 2;
+const WRITEBACK_SLICE = 8 * 1024 ** 2;
 /** At most this many hand-overs per file: a larger file is handed over in sixteenths. */
-export const MAX_WRITEBACKS = 16;
+const MAX_WRITEBACKS = 16;
 /**
  * Flushes open at once on a thread whose event loop may not turn meanwhile. One: with the
  * main thread's (writer/background.ts) at most 3 of libuv's 4 pool threads are ours.
@@ -87,8 +87,8 @@ export function requestWriteback(path: string, final: boolean): void {
 
 /**
  * Asks for a flush of `path` (requestWriteback) each time another slice of `parts` was
- * written: every WRITEBACK_SLICE bytes, or every sixteenth of a larger file. `slice`: the
- * most bytes to write per call, so that the flushes come in between.
+ * written: every WRITEBACK_SLICE bytes, or every sixteenth of a larger file. `slice` is the
+ * most bytes to write per call (at most `maxSlice`), so that the flushes come in between.
  */
 export function writebackPace(
   path: string,

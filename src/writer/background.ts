@@ -117,8 +117,8 @@ export class Background {
     worker.unref();
   }
 
-  // Flushes run on this thread's descriptors closed by the background thread's event loop,
-  // which turns even while a synchronous loop of saves holds this one (store/writeback.ts).
+  // The background thread opens and closes the flush's descriptor: its event loop turns
+  // even while a synchronous loop of saves holds this one (store/writeback.ts).
   #handWriteback(path: string, final: boolean): boolean {
     if (!this.alive) return false;
     const limit = final ? WRITEBACKS_FINAL : WRITEBACKS_WRITING;
