@@ -423,13 +423,22 @@ describe('fileStore through a Checkpoint', () => {
     return { dir, faults, chp, s, previous, latest, file: join(dir, 'job.ckpt') };
   }
 
-  function expectStoreError(fn: () => void, file: string, code: string, syscall: string): void {
+  /** The StoreError `fn` throws, checked to carry an errno error of `code` as its cause. */
+  function storeErrorOf(
+    fn: () => void,
+    code: string,
+  ): StoreError & { cause: NodeJS.ErrnoException } {
     const caught = thrownBy(fn);
     expect(caught).toBeInstanceOf(StoreError);
     const err = caught as StoreError & { cause: NodeJS.ErrnoException };
     expect(err.code).toBe('CHECKPOINT_STORE');
     expect(err.name).toBe('StoreError');
     expect(err.cause.code).toBe(code);
+    return err;
+  }
+
+  function expectStoreError(fn: () => void, file: string, code: string, syscall: string): void {
+    const err = storeErrorOf(fn, code);
     expect(err.cause.syscall).toBe(syscall);
     expect(err.message).toBe(`Cannot save checkpoint "job" at ${file}: ${err.cause.message}`);
   }
@@ -490,11 +499,7 @@ describe('fileStore through a Checkpoint', () => {
     const { dir, faults, chp, s, latest, file } = savedTwice();
     faults.folderError = { code: 'EMFILE', folder: dir };
     s.v = 3;
-    const caught = thrownBy(() => chp.save());
-    expect(caught).toBeInstanceOf(StoreError);
-    const err = caught as StoreError & { cause: NodeJS.ErrnoException };
-    expect(err.code).toBe('CHECKPOINT_STORE');
-    expect(err.cause.code).toBe('EMFILE');
+    const err = storeErrorOf(() => chp.save(), 'EMFILE');
     expect(err.message).toBe(
       `Checkpoint "job" was saved to ${file}, but its folder could not be flushed to disk (${err.cause.message}): the new save is in place and restore() loads it, but a power loss now could undo it`,
     );
@@ -511,10 +516,7 @@ describe('fileStore through a Checkpoint', () => {
     const { dir, faults, chp, s, file } = savedTwice();
     faults.renameError = { code: 'EIO', target: /job\.ckpt\.1$/ };
     s.v = 3;
-    const caught = thrownBy(() => chp.save());
-    expect(caught).toBeInstanceOf(StoreError);
-    const err = caught as StoreError & { cause: NodeJS.ErrnoException };
-    expect(err.cause.code).toBe('EIO');
+    const err = storeErrorOf(() => chp.save(), 'EIO');
     expect(err.message).toBe(
       `Checkpoint "job" was saved to ${file}, but the older generations could not be shifted (${err.cause.message}): the new save is in place, durable, and what restore() loads`,
     );
