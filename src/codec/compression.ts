@@ -111,10 +111,13 @@ const notWorthIt = new WeakMap<ArrayBufferLike, Map<string, number>>();
 /** Verdicts kept per buffer: views that keep changing their span do not pile up. */
 const MAX_SPANS = 64;
 
+/** Which part of its buffer `data` views: the key of its verdict. */
+const spanOf = (data: Uint8Array): string => `${data.byteOffset}:${data.byteLength}`;
+
 /** True while `data`'s memory was found not worth compressing recently (counts this use). */
 function knownIncompressible(data: Uint8Array): boolean {
   const spans = notWorthIt.get(data.buffer);
-  const span = `${data.byteOffset}:${data.byteLength}`;
+  const span = spanOf(data);
   const uses = spans?.get(span);
   if (spans === undefined || uses === undefined) return false;
   if (uses + 1 >= SAMPLE_AGAIN) {
@@ -129,7 +132,7 @@ function rememberIncompressible(data: Uint8Array): void {
   let spans = notWorthIt.get(data.buffer);
   if (spans === undefined) notWorthIt.set(data.buffer, (spans = new Map()));
   if (spans.size >= MAX_SPANS) spans.clear();
-  spans.set(`${data.byteOffset}:${data.byteLength}`, 0);
+  spans.set(spanOf(data), 0);
 }
 
 /** Compresses `data` with `compression`, or returns it as is when that does not pay. */
